@@ -1,0 +1,312 @@
+"""Procedurally generate the embedded PBR texture exemplars (CC0, made by this project).
+
+Why procedural: the project needs exemplars it may ship and relicense freely, that exist
+without network access, and that are *exactly* seamless, so that seam metrics measured on
+them mean something. Every building block below lives on a torus:
+
+* noise is FFT-filtered white noise (periodic by construction),
+* Voronoi cells use wrap-around distances,
+* regular layouts (bricks, boards) use whole periods across the image.
+
+So each map tiles without a seam, and a 2x2 tiling shows no edge. The textures carry detail
+at several scales and repeat their main structure many times inside one image, which gives
+a GAN stationary statistics to learn.
+
+Output, per exemplar ``gan_core/exemplars/<name>/``:
+  basecolor.png  8-bit sRGB RGB (palette chosen directly in sRGB)
+  height.png     16-bit grayscale ("I;16"), linear 0..1 -> 0..65535
+  roughness.png  8-bit grayscale, linear 0..1 -> 0..255
+
+Deterministic: fixed seeds, numpy + Pillow only. Regenerate with
+    .venv/bin/python gan_core/exemplars/make_exemplars.py
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+SIZE = 256
+OUT_DIR = Path(__file__).resolve().parent
+
+# --------------------------------------------------------------------------------------
+# Periodic building blocks
+# --------------------------------------------------------------------------------------
+
+
+def _standardize(a: np.ndarray) -> np.ndarray:
+    """Zero mean, unit std, so noise amplitudes below are in comparable units."""
+    return (a - a.mean()) / (a.std() + 1e-12)
+
+
+def fft_noise(rng: np.random.Generator, size: int = SIZE, beta: float = 2.0,
+              f_lo: float = 1.0, f_hi: float | None = None,
+              stretch: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Power-law (1/f^beta) noise from filtered white noise; periodic because the FFT is.
+
+    ``f_lo``/``f_hi`` band-limit the spectrum in cycles per image, so "no feature larger
+    than size/f_lo" is explicit. ``stretch=(sy, sx)`` makes features longer along the axis
+    with the larger factor (wood grain). Returns a standardized [size, size] array.
+
+    In 2-D, beta <= 2 is rough, speckle-like noise (grain, grit); beta ~3.5-4 gives smooth
+    blobs (warps, mottling, clump layouts). Pick beta by the look wanted, not by habit.
+    """
+    white = rng.standard_normal((size, size))
+    fy = np.fft.fftfreq(size)[:, None] * size
+    fx = np.fft.fftfreq(size)[None, :] * size
+    r = np.sqrt((fy * stretch[0]) ** 2 + (fx * stretch[1]) ** 2)
+    amp = np.zeros_like(r)
+    nz = r > 0
+    amp[nz] = r[nz] ** (-beta / 2.0)
+    amp *= 1.0 / (1.0 + np.exp(-(r - f_lo) * 2.0))          # soft high-pass at f_lo
+    if f_hi is not None:
+        amp *= 1.0 / (1.0 + np.exp((r - f_hi) * 0.5))       # soft low-pass at f_hi
+    return _standardize(np.real(np.fft.ifft2(np.fft.fft2(white) * amp)))
+
+
+def wrap_delta(a: np.ndarray, b: np.ndarray, period: float) -> np.ndarray:
+    """Shortest signed difference a - b on a circle of the given period."""
+    d = (a - b) % period
+    return np.where(d > period / 2, d - period, d)
+
+
+def voronoi_torus(rng: np.random.Generator, n_points: int, warp: np.ndarray | None = None,
+                  size: int = SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Voronoi F1, F2 distances and nearest-cell id on a torus (wrap-around distances).
+
+    Points are jittered on a grid so cell sizes stay similar (stationary statistics).
+    ``warp`` (2, H, W), periodic, displaces lookup coordinates for irregular outlines.
+    """
+    g = int(round(np.sqrt(n_points)))
+    cell = size / g
+    gy, gx = np.mgrid[0:g, 0:g]
+    py = ((gy + 0.15 + 0.7 * rng.random((g, g))) * cell).ravel()
+    px = ((gx + 0.15 + 0.7 * rng.random((g, g))) * cell).ravel()
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    if warp is not None:
+        yy = yy + warp[0]
+        xx = xx + warp[1]
+    dy = wrap_delta(yy[..., None], py, size)
+    dx = wrap_delta(xx[..., None], px, size)
+    d = np.sqrt(dy ** 2 + dx ** 2)
+    order = np.argsort(d, axis=-1)[..., :2]
+    f1 = np.take_along_axis(d, order[..., :1], -1)[..., 0]
+    f2 = np.take_along_axis(d, order[..., 1:2], -1)[..., 0]
+    return f1, f2, order[..., 0]
+
+
+def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def lerp(a, b, t):
+    """Blend colours: a, b [..., 3] or scalars, t [...] broadcast over the colour axis."""
+    t = np.asarray(t)
+    if np.ndim(a) and np.shape(a)[-1] == 3 and t.ndim and t.shape[-1] != 3:
+        t = t[..., None]
+    return a + (b - a) * t
+
+
+def rgb(*c: float) -> np.ndarray:
+    return np.array(c, dtype=np.float64) / 255.0
+
+
+# --------------------------------------------------------------------------------------
+# Materials: each returns (basecolor [H,W,3], height [H,W], roughness [H,W]) in 0..1
+# --------------------------------------------------------------------------------------
+
+Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def make_bricks(rng: np.random.Generator) -> Maps:
+    """Running-bond wall: 8 rows x 4 bricks, so the bond repeats exactly across the tile."""
+    rows, cols = 8, 4
+    bh, bw = SIZE // rows, SIZE // cols
+    warp = 0.9 * np.stack([fft_noise(rng, beta=4.0, f_lo=4), fft_noise(rng, beta=4.0, f_lo=4)])
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    yy, xx = yy + warp[0], xx + warp[1]
+    row = np.floor(yy / bh).astype(int) % rows
+    xs = (xx + (row % 2) * bw / 2) % SIZE
+    col = np.floor(xs / bw).astype(int) % cols
+    yl, xl = yy % bh, xs % bw
+    edge = np.minimum(np.minimum(yl, bh - yl), np.minimum(xl, bw - xl))  # px to brick edge
+    brick_id = row * cols + col
+
+    chip = fft_noise(rng, beta=3.0, f_lo=8)                    # chipped, uneven edges
+    mortar_half = 2.4 + 0.35 * chip
+    brick_mask = smoothstep(0.0, 1.2, edge - mortar_half)
+    bevel = smoothstep(0.0, 4.0, edge - mortar_half)
+
+    # Per-brick tone: a few clay colours, brightness jitter, some over-fired (dark) bricks.
+    clays = np.stack([rgb(150, 66, 46), rgb(128, 56, 42), rgb(165, 88, 60),
+                      rgb(112, 50, 40), rgb(140, 76, 52)])
+    n = rows * cols
+    tone = clays[rng.integers(0, len(clays), n)] * rng.uniform(0.82, 1.15, (n, 1))
+    dark = rng.random(n) < 0.15
+    tone[dark] *= 0.62
+    base = tone[brick_id]
+
+    mottle = fft_noise(rng, beta=3.0, f_lo=6)
+    grain = fft_noise(rng, beta=0.6, f_lo=20)                  # sandy speckle
+    soot = smoothstep(0.6, 1.8, fft_noise(rng, beta=3.5, f_lo=3))
+    brick_col = base * (1.0 + 0.09 * mottle[..., None] + 0.06 * grain[..., None])
+    brick_col = lerp(brick_col, brick_col * 0.55, 0.5 * soot)
+    brick_col = lerp(brick_col * 0.85, brick_col, 0.4 + 0.6 * bevel)  # darker worn edges
+
+    mortar_col = rgb(172, 164, 150) * (1.0 + 0.07 * fft_noise(rng, beta=1.0, f_lo=10)[..., None])
+    mortar_col = lerp(mortar_col, mortar_col * 0.7, 0.4 * soot)
+    color = lerp(mortar_col, brick_col, brick_mask)
+
+    pits = np.clip(fft_noise(rng, beta=0.3, f_lo=30) - 1.6, 0, None)
+    height = (0.18 + 0.06 * fft_noise(rng, beta=1.0, f_lo=10)) * (1 - brick_mask) \
+        + brick_mask * (0.55 + 0.35 * bevel + 0.03 * mottle + 0.02 * grain - 0.08 * pits)
+    color = color * (1.0 - 0.25 * pits[..., None] * brick_mask[..., None])
+    rough = lerp(0.95, 0.78 + 0.05 * grain, brick_mask)
+    return color, height, rough
+
+
+def make_cobbles(rng: np.random.Generator) -> Maps:
+    """Voronoi cobblestones on a torus, domed per cell, dirt and grit in the gaps."""
+    warp = 3.0 * np.stack([fft_noise(rng, beta=4.0, f_lo=3), fft_noise(rng, beta=4.0, f_lo=3)])
+    f1, f2, cid = voronoi_torus(rng, 64, warp)
+    gap = f2 - f1                                               # ~2x distance to cell border
+    stone = smoothstep(3.0, 3.8, gap + 0.5 * fft_noise(rng, beta=3.5, f_lo=6))
+    dome = np.sqrt(smoothstep(3.0, 16.0, gap))                 # rounded profile
+
+    n = cid.max() + 1
+    greys = np.stack([rgb(128, 124, 118), rgb(110, 104, 98), rgb(140, 132, 120),
+                      rgb(96, 94, 92), rgb(122, 112, 100)])
+    tone = greys[rng.integers(0, len(greys), n)] * rng.uniform(0.85, 1.15, (n, 1))
+    mottle = fft_noise(rng, beta=3.5, f_lo=6)
+    grit = fft_noise(rng, beta=0.2, f_lo=40)                    # granite speckle
+    stone_col = tone[cid] * (1.0 + 0.07 * mottle[..., None] + 0.05 * grit[..., None])
+    stone_col = lerp(stone_col * 0.72, stone_col, smoothstep(0.0, 0.6, dome))  # edge grime
+
+    dirt = fft_noise(rng, beta=2.0, f_lo=8)
+    dirt_col = lerp(rgb(52, 42, 32), rgb(84, 70, 52), smoothstep(-1.5, 1.5, dirt))
+    dirt_col = dirt_col * (1.0 + 0.15 * grit[..., None])
+    color = lerp(dirt_col, stone_col, stone)
+
+    height = (0.12 + 0.05 * dirt) * (1 - stone) \
+        + stone * (0.35 + 0.55 * dome + 0.03 * mottle + 0.015 * grit)
+    rough = lerp(0.97, 0.7 - 0.08 * dome + 0.04 * grit, stone)
+    return color, height, rough
+
+
+def make_planks(rng: np.random.Generator) -> Maps:
+    """Horizontal boards: grain along x from stretched noise plus distorted growth rings."""
+    boards = 8
+    bh = SIZE // boards
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    board = (yy // bh).astype(int)
+    yl = yy % bh
+
+    # End joints: each board has 1-2 butt seams at random x, at least a third of the tile
+    # apart; wrap-around distances keep the joints (and piece ids) periodic.
+    joint_dist = np.full((SIZE, SIZE), np.inf)
+    seg_id = np.zeros((SIZE, SIZE), dtype=int)
+    for b in range(boards):
+        first = rng.uniform(0, SIZE)
+        cuts = [first] if rng.random() < 0.5 else [first, first + rng.uniform(0.35, 0.65) * SIZE]
+        cuts = np.sort(np.array(cuts) % SIZE)
+        m = board == b
+        x = xx[m]
+        joint_dist[m] = np.min(np.abs(wrap_delta(x[:, None], cuts[None, :], SIZE)), axis=1)
+        seg_id[m] = b * 4 + np.searchsorted(cuts, x) % len(cuts)
+
+    edge = np.minimum(np.minimum(yl, bh - yl), joint_dist)
+    seam = 1.0 - smoothstep(0.4, 1.6, edge)
+    bevel = smoothstep(0.5, 3.0, edge)
+
+    # Growth rings: contour lines of a slowly varying "radius" field. The distortion is
+    # stretched along x so lines run with the board and sway into cathedral-like arcs.
+    n_seg = boards * 4
+    distort = fft_noise(rng, beta=3.0, f_lo=1, stretch=(1.0, 6.0))
+    fibre = fft_noise(rng, beta=0.8, f_lo=8, stretch=(1.0, 30.0))   # fine pores along x
+    ring_freq = rng.uniform(0.09, 0.16, n_seg)[seg_id]              # 6-11 px ring spacing
+    phase = rng.uniform(0, 100, n_seg)[seg_id]
+    v = (yl + phase + 9.0 * distort) * ring_freq
+    t = v % 1.0
+    late = smoothstep(0.55, 0.85, t) * (1 - smoothstep(0.9, 1.0, t))  # dark latewood band
+
+    tones = np.stack([rgb(176, 124, 76), rgb(158, 106, 62), rgb(190, 142, 92),
+                      rgb(144, 96, 58), rgb(168, 116, 70)])
+    tone = tones[rng.integers(0, len(tones), n_seg)] * rng.uniform(0.9, 1.1, (n_seg, 1))
+    base = tone[seg_id]
+    color = base * (1.0 - 0.3 * late[..., None] + 0.035 * fibre[..., None]
+                    + 0.05 * distort[..., None])
+    color = lerp(color * 0.82, color, bevel)
+    color = lerp(color, rgb(38, 26, 18), 0.9 * seam)
+
+    height = (0.75 + 0.2 * bevel - 0.04 * late + 0.015 * fibre) * (1 - seam) + 0.05 * seam
+    rough = 0.55 + 0.12 * late + 0.03 * fibre + 0.3 * seam
+    return color, height, rough
+
+
+def make_moss(rng: np.random.Generator) -> Maps:
+    """Mossy ground: cushions of moss over soil, pale lichen rosettes; no regular structure."""
+    clumps = fft_noise(rng, beta=3.5, f_lo=5)                # cushion layout, ~20-50 px
+    mid = fft_noise(rng, beta=2.5, f_lo=12)
+    fuzz = fft_noise(rng, beta=0.6, f_lo=30)                 # fibrous moss surface
+    cover = clumps + 0.15 * mid
+    moss = smoothstep(-0.5, 0.1, cover)
+    cushion = smoothstep(-0.5, 1.5, cover)                   # rounded tops, darker flanks
+
+    moss_col = lerp(rgb(48, 68, 24), rgb(118, 138, 46), smoothstep(-1.6, 1.6, mid + 0.3 * fuzz))
+    moss_col = lerp(moss_col * 0.6, moss_col, cushion)
+    moss_col = moss_col * (1.0 + 0.1 * fuzz[..., None])
+    soil_col = lerp(rgb(54, 42, 32), rgb(96, 80, 60), smoothstep(-1.5, 1.5, mid))
+    soil_col = soil_col * (1.0 + 0.08 * fuzz[..., None])
+    color = lerp(soil_col, moss_col, moss)
+
+    f1, _, _ = voronoi_torus(rng, 144)                         # lichen rosettes
+    lichen_field = fft_noise(rng, beta=3.5, f_lo=4)
+    lichen = (1.0 - smoothstep(2.0, 5.0, f1 + 1.0 * mid)) * smoothstep(0.3, 1.0, lichen_field)
+    color = lerp(color, rgb(176, 180, 142) * (1 + 0.08 * fuzz[..., None]), 0.8 * lichen)
+
+    height = 0.2 + 0.35 * moss + 0.1 * cushion + 0.04 * mid + 0.03 * fuzz * moss + 0.04 * lichen
+    rough = 0.85 + 0.1 * moss + 0.02 * fuzz - 0.1 * lichen
+    return color, height, rough
+
+
+MATERIALS: dict[str, tuple[int, Callable[[np.random.Generator], Maps]]] = {
+    "bricks": (1001, make_bricks),
+    "cobbles": (1002, make_cobbles),
+    "planks": (1003, make_planks),
+    "moss": (1004, make_moss),
+}
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+
+
+def normalize01(a: np.ndarray) -> np.ndarray:
+    """Stretch a height map to the full 0..1 range (height is relative, not metric)."""
+    lo, hi = float(a.min()), float(a.max())
+    return (a - lo) / max(hi - lo, 1e-12)
+
+
+def write_maps(name: str, maps: Maps, out_dir: Path = OUT_DIR) -> None:
+    color, height, rough = maps
+    d = out_dir / name
+    d.mkdir(parents=True, exist_ok=True)
+    c8 = np.round(np.clip(color, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(c8, "RGB").save(d / "basecolor.png", optimize=True)
+    h16 = np.round(normalize01(height) * 65535).astype(np.uint16)
+    Image.fromarray(h16).convert("I;16").save(d / "height.png")
+    r8 = np.round(np.clip(rough, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(r8, "L").save(d / "roughness.png", optimize=True)
+
+
+def main() -> None:
+    for name, (seed, fn) in MATERIALS.items():
+        write_maps(name, fn(np.random.default_rng(seed)))
+        print(f"wrote {OUT_DIR / name}")
+
+
+if __name__ == "__main__":
+    main()

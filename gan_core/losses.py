@@ -1,0 +1,86 @@
+"""GAN objectives as small pure functions of discriminator logits.
+
+Each objective is a pair (d_loss(real, fake), g_loss(fake)); logits are raw
+discriminator outputs (any shape, averaged). Regularisers take the discriminator
+and images so they can differentiate through it.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch.nn import functional as F
+
+
+# --- Goodfellow et al. 2014 -------------------------------------------------------
+def d_loss_logistic(real: torch.Tensor, fake: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))). real_label < 1 is one-sided label smoothing (Salimans et al. 2016)."""
+    if real_label == 1.0:
+        real_term = F.softplus(-real).mean()
+    else:
+        real_term = F.binary_cross_entropy_with_logits(real, torch.full_like(real, real_label))
+    return real_term + F.softplus(fake).mean()
+
+
+def g_loss_nonsaturating(fake: torch.Tensor) -> torch.Tensor:
+    """-log D(G(z)): the 'non-saturating' generator loss, strong gradients early on."""
+    return F.softplus(-fake).mean()
+
+
+def g_loss_minimax(fake: torch.Tensor) -> torch.Tensor:
+    """log(1 - D(G(z))): the original minimax game (saturates when D wins)."""
+    return -F.softplus(fake).mean()
+
+
+# --- Miyato et al. 2018 (with spectral norm in D) -----------------------------------
+def d_loss_hinge(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def g_loss_hinge(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+# --- Arjovsky et al. 2017 / Gulrajani et al. 2017 -----------------------------------
+def d_loss_wasserstein(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Critic maximises E[D(x)] - E[D(G(z))]; Lipschitz comes from clipping or a penalty."""
+    return fake.mean() - real.mean()
+
+
+def g_loss_wasserstein(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+class Objective(NamedTuple):
+    d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    g_loss: Callable[[torch.Tensor], torch.Tensor]
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "nonsat": Objective(d_loss_logistic, g_loss_nonsaturating),
+    "minimax": Objective(d_loss_logistic, g_loss_minimax),
+    "hinge": Objective(d_loss_hinge, g_loss_hinge),
+    "wgan": Objective(d_loss_wasserstein, g_loss_wasserstein),      # + weight clipping
+    "wgan-gp": Objective(d_loss_wasserstein, g_loss_wasserstein),   # + gradient penalty
+}
+
+
+# --- Regularisers ----------------------------------------------------------------------
+def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
+    """Mesheder et al. 2018: squared gradient norm of D on real data (real_images needs grad)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gulrajani et al. 2017: (||grad D(x_hat)|| - 1)^2 on random interpolates."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
+
+
+def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
+    """Salimans et al. 2016: match the mean of D's intermediate features on real and fake."""
+    return (real_features.mean(0) - fake_features.mean(0)).pow(2).mean()

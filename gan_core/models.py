@@ -1,0 +1,194 @@
+"""Generators and discriminators.
+
+The texture generator is fully convolutional with wrap-around (circular) padding
+in every spatial op, so it is exactly translation-equivariant on a torus: rolling
+the latent by k cells rolls the image by k * scale pixels, and the output tiles
+at any size. Its latent has three parts (SGAN / PSGAN):
+
+    local    i.i.d. N(0, 1) per cell       -> detail that varies across the image
+    global   one N(0, 1) vector per sample  -> the look shared by the whole image
+    periodic sin(2*pi*(k . cell) + phase)   -> regular structure (bricks, tiles)
+
+The periodic wave vectors are learned. They are snapped to whole periods across
+the latent canvas (straight-through for gradients) so periodic inputs wrap
+seamlessly too; consumers get the learned vectors from the model's metadata.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class GeneratorSpec:
+    local_channels: int = 16
+    global_channels: int = 16
+    periodic_channels: int = 4
+    out_channels: int = 3
+    widths: tuple[int, ...] = (128, 128, 64, 32)  # one upsampling per step after the first
+
+    @property
+    def latent_channels(self) -> int:
+        return self.local_channels + self.global_channels + self.periodic_channels
+
+    @property
+    def scale(self) -> int:
+        return 2 ** (len(self.widths) - 1)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorSpec":
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+def wrap_conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=k // 2, padding_mode="circular")
+
+
+class PixelNorm(nn.Module):
+    """Per-pixel feature normalisation (ProGAN). Local, so tiling stays exact."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        wrap_conv(cin, cout), nn.LeakyReLU(0.2), PixelNorm(),
+        wrap_conv(cout, cout), nn.LeakyReLU(0.2), PixelNorm(),
+    )
+
+
+class TextureGenerator(nn.Module):
+    """Spatial latent [B, C, h, w] -> texture [B, out_channels, h*scale, w*scale] in [-1, 1]."""
+
+    def __init__(self, spec: GeneratorSpec):
+        super().__init__()
+        self.spec = spec
+        w = spec.widths
+        self.body = nn.ModuleList([conv_block(spec.latent_channels, w[0])])
+        for cin, cout in zip(w[:-1], w[1:]):
+            self.body.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv_block(cin, cout)))
+        self.to_texture = wrap_conv(w[-1], spec.out_channels)
+        # Wave vectors in cycles per latent cell, spread over useful periods (2..16 cells).
+        p = spec.periodic_channels
+        angle = torch.rand(p) * math.pi
+        period = 2.0 ** (1 + 3 * torch.rand(p))
+        self.wave_vectors = nn.Parameter(torch.stack([angle.cos(), angle.sin()], 1) / period[:, None])
+
+    @property
+    def scale(self) -> int:
+        return self.spec.scale
+
+    def receptive_radius_cells(self) -> int:
+        """How many latent cells around a cell can change its pixels (for tiled inference halos)."""
+        radius = 2.0  # two 3x3 convs at latent resolution
+        for level in range(1, len(self.spec.widths)):
+            radius += 2.0 / 2 ** level  # two 3x3 convs per upsampled level
+        radius += 1.0 / self.scale  # final conv
+        return math.ceil(radius) + 1  # +1 for nearest-upsampling cell alignment
+
+    def snapped_wave_vectors(self, height: int, width: int) -> torch.Tensor:
+        """Wave vectors rounded to whole periods across an h x w canvas (exact wrap)."""
+        k = self.wave_vectors
+        size = torch.tensor([width, height], dtype=k.dtype, device=k.device)
+        snapped = torch.round(k * size) / size
+        return k + (snapped - k).detach()  # straight-through: learn the continuous vector
+
+    def sample_latent(self, batch: int, height: int, width: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw a latent on the CPU (reproducible across devices), then move it to the model."""
+        s, dev = self.spec, self.wave_vectors.device
+        local = torch.randn(batch, s.local_channels, height, width, generator=generator)
+        glob = torch.randn(batch, s.global_channels, 1, 1, generator=generator).expand(-1, -1, height, width)
+        phase = torch.rand(batch, s.periodic_channels, 1, 1, generator=generator) * (2 * math.pi)
+        parts = [local.to(dev), glob.to(dev)]
+        if s.periodic_channels:
+            parts.append(periodic_channels(self.snapped_wave_vectors(height, width), phase.to(dev), height, width))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = z
+        for block in self.body:
+            x = block(x)
+        return torch.tanh(self.to_texture(x))
+
+
+def periodic_channels(wave_vectors: torch.Tensor, phase: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """sin(2*pi*(kx*x + ky*y) + phase) on the cell grid; wave_vectors [P, 2], phase [B, P, 1, 1]."""
+    ys = torch.arange(height, dtype=wave_vectors.dtype, device=wave_vectors.device)
+    xs = torch.arange(width, dtype=wave_vectors.dtype, device=wave_vectors.device)
+    arg = wave_vectors[:, 0, None, None] * xs[None, None, :] + wave_vectors[:, 1, None, None] * ys[None, :, None]
+    return torch.sin(2 * math.pi * arg[None] + phase)
+
+
+@dataclass
+class DiscriminatorSpec:
+    in_channels: int = 3
+    widths: tuple[int, ...] = (64, 128, 256)
+    minibatch_std: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiscriminatorSpec":
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+def sn(module: nn.Module) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(module)
+
+
+class PatchDiscriminator(nn.Module):
+    """Spectral-normalised patch discriminator: image -> map of real/fake logits.
+
+    Each logit judges a ~50 px patch, which is what a texture is made of; padding
+    wraps around so the border of a crop looks like any other place.
+    """
+
+    def __init__(self, spec: DiscriminatorSpec):
+        super().__init__()
+        self.spec = spec
+        layers: list[nn.Module] = []
+        cin = spec.in_channels
+        for cout in spec.widths:
+            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1, padding_mode="circular")), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        extra = 1 if spec.minibatch_std else 0
+        self.head = sn(nn.Conv2d(cin + extra, 1, 3, padding=1, padding_mode="circular"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        if self.spec.minibatch_std:
+            h = minibatch_stddev(h)
+        return self.head(h)
+
+
+def minibatch_stddev(h: torch.Tensor) -> torch.Tensor:
+    """Append the batch's mean feature std as a channel (ProGAN), so D can spot collapse."""
+    std = h.float().std(dim=0, unbiased=False).mean().to(h.dtype)
+    return torch.cat([h, std.expand(h.shape[0], 1, h.shape[2], h.shape[3])], dim=1)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p.detach(), 1.0 - beta)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
