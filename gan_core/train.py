@@ -248,7 +248,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
                 window_t, window_imgs = now, 0
                 row = {"step": step, "seconds": round(seconds_before + now - t_start, 2),
                        "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),
-                       "penalty": round(float(penalty), 5), "d_real": round(d_real.float().mean().item(), 4),
+                       "penalty": round(float(penalty.detach()), 5), "d_real": round(d_real.float().mean().item(), 4),
                        "d_fake": round(d_fake.float().mean().item(), 4), "images_per_s": round(ips, 1)}
                 log.writerow(row)
                 log_file.flush()

@@ -1,0 +1,186 @@
+"""Training: runs, improves, resumes exactly, checkpoints without pickle, refuses bad input."""
+import csv
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import EXEMPLARS, tiny_config
+from gan_core.checkpoint import CHECKPOINT_NAME, module_state, read_checkpoint
+from gan_core.train import train
+from texgan.cli import main
+
+
+def log_rows(run):
+    with (Path(run) / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_directory_has_everything(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"checkpoint.safetensors", "config.json", "log.csv", "loss.png", "samples"} <= names
+    samples = {p.name for p in (tiny_run / "samples").iterdir()}
+    assert "grid_000002.png" in samples and "tiled_000003.png" in samples and "maps_000003.png" in samples
+    tiled = Image.open(tiny_run / "samples" / "tiled_000003.png")
+    assert tiled.size == (2 * 64, 2 * 64)  # 2x2 of a 64 px sample (latent 2x crop)
+    assert [int(r["step"]) for r in log_rows(tiny_run)] == [1, 2, 3]
+
+
+def test_checkpoint_is_safetensors_with_json_header(tiny_run):
+    """No pickle: the file is an 8-byte header length, a JSON header, then raw tensor bytes."""
+    raw = (tiny_run / CHECKPOINT_NAME).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    assert header["__metadata__"]["format"] == "texgan-checkpoint/1"
+    assert not raw.startswith(b"\x80")  # a pickle stream starts with PROTO 0x80
+    tensors, info = read_checkpoint(tiny_run)
+    assert info["step"] == 3 and info["channels"][-2:] == ["height", "roughness"]
+    assert any(k.startswith("G_ema.") for k in tensors) and any(k.startswith("opt_d.state.") for k in tensors)
+
+
+def test_resume_continues_step_log_and_ema(tmp_path):
+    """3 steps + resume to 6 gives the same weights, EMA and log as 6 steps straight."""
+    straight = tmp_path / "straight"
+    train(tiny_config(EXEMPLARS / "bricks", straight, steps=6, checkpoint_every=100), show_progress=False)
+    split = tmp_path / "split"
+    train(tiny_config(EXEMPLARS / "bricks", split, steps=3, checkpoint_every=100), show_progress=False)
+    result = train(tiny_config(EXEMPLARS / "bricks", split, steps=6, checkpoint_every=100, resume=True), show_progress=False)
+    assert result.step == 6
+    a, info_a = read_checkpoint(straight)
+    b, info_b = read_checkpoint(split)
+    assert info_b["step"] == 6
+    for prefix in ("G", "G_ema", "D"):
+        sa, sb = module_state(a, prefix), module_state(b, prefix)
+        for k in sa:
+            assert torch.allclose(sa[k], sb[k], atol=1e-5), (prefix, k)
+    assert [r["step"] for r in log_rows(split)] == [str(i) for i in range(1, 7)]
+    assert [float(r["loss_d"]) for r in log_rows(split)] == pytest.approx([float(r["loss_d"]) for r in log_rows(straight)], rel=1e-3)
+
+
+def test_same_seed_same_run(tmp_path):
+    for name in ("a", "b"):
+        train(tiny_config(EXEMPLARS / "moss", tmp_path / name, steps=2), show_progress=False)
+    a, _ = read_checkpoint(tmp_path / "a")
+    b, _ = read_checkpoint(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("G_ema."))
+
+
+def test_time_budget_stops_cleanly(tmp_path):
+    result = train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", steps=10_000, max_minutes=0.05), show_progress=False)
+    assert result.stopped_by == "time" and 0 < result.step < 10_000
+    _, info = read_checkpoint(tmp_path / "r")
+    assert info["step"] == result.step and info["stopped_by"] == "time"
+
+
+@pytest.mark.slow
+def test_short_training_lowers_swd(tmp_path):
+    """A short CPU run must move the generator towards the exemplar (SWD falls from its untrained start)."""
+    from gan_core.data import load_exemplars
+    from gan_core.metrics import evaluate
+    from gan_core.sample import generate, load_generator
+    ex = (load_exemplars(EXEMPLARS / "moss").images[0] + 1) / 2
+    run = tmp_path / "r"
+    train(tiny_config(EXEMPLARS / "moss", run, steps=1, size=64, batch=8, g_widths=(64, 64, 32, 16), d_widths=(32, 64, 64),
+                      local_channels=8, global_channels=8), show_progress=False)
+    G, _ = load_generator(run)
+    before = evaluate((generate(G, 128, 128, count=8) + 1) / 2, ex, crop=32, n_crops=128)["swd"]
+    train(tiny_config(EXEMPLARS / "moss", run, steps=300, size=64, batch=8, g_widths=(64, 64, 32, 16), d_widths=(32, 64, 64),
+                      local_channels=8, global_channels=8, resume=True, sample_every=1000, checkpoint_every=1000,
+                      log_every=50), show_progress=False)
+    G, _ = load_generator(run)
+    after = evaluate((generate(G, 128, 128, count=8) + 1) / 2, ex, crop=32, n_crops=128)["swd"]
+    assert after < 0.7 * before, (before, after)
+
+
+# --- bad input: one clear line, non-zero exit, nothing written ------------------------------
+
+def run_cli(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err[-1] if err else ""
+
+
+@pytest.fixture
+def tiny_flags():
+    return ["--steps", "1", "--size", "32", "--batch", "2", "--g-widths", "16", "16", "8", "8", "--d-widths", "8", "8", "8",
+            "--local-channels", "2", "--global-channels", "2", "--periodic-channels", "1"]
+
+
+def test_missing_path(tmp_path, capsys, tiny_flags):
+    code, err = run_cli(["train", str(tmp_path / "nope.png"), "--out", str(tmp_path / "r")] + tiny_flags, capsys)
+    assert code == 2 and "exemplar not found" in err and err.startswith("texgan: error:")
+    assert not (tmp_path / "r").exists()
+
+
+def test_empty_folder(tmp_path, capsys, tiny_flags):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    code, err = run_cli(["train", str(tmp_path / "empty"), "--out", str(tmp_path / "r")] + tiny_flags, capsys)
+    assert code == 2 and "no images in folder" in err
+
+
+def test_corrupt_image(tmp_path, capsys, tiny_flags):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    code, err = run_cli(["train", str(bad), "--out", str(tmp_path / "r")] + tiny_flags, capsys)
+    assert code == 2 and "cannot read image" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_image_smaller_than_crop(tmp_path, capsys, tiny_flags):
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 40), "red").save(small)
+    code, err = run_cli(["train", str(small), "--out", str(tmp_path / "r")] + tiny_flags, capsys)
+    assert code == 2 and "smaller than the 32 px training crop" in err
+
+
+def test_unknown_toml_key(tmp_path, capsys, tiny_flags):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('steps = 2\nlearning_rate = 0.1\n')
+    code, err = run_cli(["train", str(EXEMPLARS / "moss"), "--out", str(tmp_path / "r"), "--config", str(cfg)], capsys)
+    assert code == 2 and "unknown config key(s): learning_rate" in err
+
+
+def test_refuses_to_overwrite_a_run(tiny_run, capsys, tiny_flags):
+    before = (tiny_run / CHECKPOINT_NAME).read_bytes()
+    code, err = run_cli(["train", str(EXEMPLARS / "moss"), "--out", str(tiny_run)] + tiny_flags, capsys)
+    assert code == 2 and "--resume" in err
+    assert (tiny_run / CHECKPOINT_NAME).read_bytes() == before
+
+
+def test_toml_config_and_flags(tmp_path, capsys, tiny_flags):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data = "{EXEMPLARS / "moss"}"\nloss = "hinge"\nseed = 5\nmax-minutes = 1.0\n')
+    code = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--seed", "9"] + tiny_flags)
+    assert code == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert saved["loss"] == "hinge" and saved["seed"] == 9 and saved["max_minutes"] == 1.0
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "I;16", "P"])
+def test_image_modes_are_accepted(tmp_path, mode):
+    from gan_core.data import load_exemplars
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"img_{mode.replace(';', '')}.png"
+    if mode == "I;16":
+        Image.fromarray(rng.integers(0, 65535, (40, 48), dtype=np.uint16)).save(path)
+    else:
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).convert(mode).save(path)
+    ex = load_exemplars(path)
+    assert ex.images[0].shape == (3, 40, 48)
+    assert -1 <= ex.images[0].min() and ex.images[0].max() <= 1
+    assert ex.channels == ["base_color.r", "base_color.g", "base_color.b"]
+    if mode == "RGBA":
+        assert any("alpha" in n for n in ex.notices)
+
+
+def test_jpeg_and_material_folder(tmp_path):
+    from gan_core.data import load_exemplars
+    Image.open(EXEMPLARS / "planks" / "basecolor.png").convert("RGB").save(tmp_path / "planks.jpg", quality=90)
+    assert load_exemplars(tmp_path / "planks.jpg").images[0].shape[0] == 3
+    ex = load_exemplars(EXEMPLARS / "bricks")
+    assert ex.channels == ["base_color.r", "base_color.g", "base_color.b", "height", "roughness"]
