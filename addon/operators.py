@@ -1,0 +1,363 @@
+"""``bpy.ops.texgan.generate`` and friends.
+
+Two paths, one result:
+- invoked from the UI (``'INVOKE_DEFAULT'``, e.g. the Generate button): inference runs on a worker
+  thread; a modal timer on the main thread shows progress, honours Cancel/Esc and applies the
+  result. Blender never freezes.
+- executed (a script's plain ``bpy.ops.texgan.generate(...)``, background mode ``blender -b``,
+  the bpy module): synchronous, since timers do not fire there and scripts expect the result.
+
+Everything is checked before inference starts (model readable, materials editable and with a
+Principled BSDF, size within the limit); Blender data changes only on the main thread after a
+successful run, inside one undo step. Errors are one line in the status bar, and nothing changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from . import library, nodes, worker
+from .preferences import settings
+
+# The one job the UI may run at a time (read by the panels for progress and Cancel).
+STATE = {"job": None, "label": "", "last": "", "last_level": "INFO"}
+
+
+class PlanError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class Target:
+    material: str | None  # existing material name; None: create one named `new_name`
+    new_name: str
+    objects: list  # object names that get the material (for new materials)
+    seed: int
+
+
+def running_job():
+    job = STATE["job"]
+    return job if job is not None and not job.done.is_set() else None
+
+
+def resolve_model(name_or_path: str, folders) -> library.ModelInfo:
+    if not name_or_path:
+        raise PlanError("no model chosen: pick one from the library or pass model='path/to/model.onnx'")
+    info = library.LIBRARY.find(name_or_path, folders)
+    if info is None:
+        raise PlanError(f"model '{name_or_path}' not found: not a file and not in the library "
+                        "(Preferences > Add-ons > texgan > Model Library Folders)")
+    if not info.ok:
+        raise PlanError(info.error)
+    return info
+
+
+def _can_hold_material(obj) -> bool:
+    return obj is not None and obj.data is not None and hasattr(obj.data, "materials")
+
+
+def _editable_object(obj) -> str | None:
+    if obj.library is not None or (obj.data is not None and getattr(obj.data, "library", None) is not None):
+        return f"object '{obj.name}' is linked from a library; its materials cannot be changed"
+    return None
+
+
+TARGET_ITEMS = [
+    ('ACTIVE_MATERIAL', "Active Material", "Update the active material (a new one if the object has none)"),
+    ('NEW_MATERIAL', "New Material", "Create a new material and put it in the object's active slot")]
+SEED_ITEMS = [('SHARED', "One Seed", "Every object gets the same texture"),
+              ('PER_OBJECT', "Seed per Object", "Each material gets its own seed: seed, seed+1, ...")]
+STORAGE_ITEMS = [('PACK', "Pack into .blend", "Pack the images into the .blend file"),
+                 ('SAVE', "Save beside .blend", "Write PNG/EXR files into 'textures' beside the saved .blend")]
+COORD_ITEMS = [('UV', "UV", "Use the mesh's UV map"),
+               ('BOX', "Box", "Box projection from object coordinates (meshes without good UVs)")]
+
+
+class TEXGAN_OT_generate(bpy.types.Operator):
+    bl_idname = "texgan.generate"
+    bl_label = "Generate Texture"
+    bl_description = ("Paint a seamless texture with a texgan model and wire it into the material's Principled BSDF "
+                      "(base colour, height through Bump, roughness, ...)")
+    bl_options = {'REGISTER', 'UNDO'}
+
+    model: StringProperty(name="Model", description="Path to a texgan .onnx model, or a model name in the library")
+    width: IntProperty(name="Width", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
+    height: IntProperty(name="Height", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
+    seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: the same seed paints the same texture")
+    target: EnumProperty(name="Target", default='ACTIVE_MATERIAL', items=TARGET_ITEMS)
+    material: StringProperty(name="Material", description="Name of a material to update instead (scripts)")
+    apply_to_selected: BoolProperty(name="Apply to Selected Objects", default=False,
+                                    description="Texture every selected object, not only the active one")
+    seed_mode: EnumProperty(name="Seeds", default='SHARED', items=SEED_ITEMS)
+    texture_scale: FloatProperty(name="Texture Scale", default=1.0, min=0.001, soft_max=100.0,
+                                 description="Repeats of the texture per UV unit (Mapping node scale)")
+    storage: EnumProperty(name="Images", default='PACK', items=STORAGE_ITEMS)
+    device: EnumProperty(name="Device", default='PREFERENCES', items=[
+        ('PREFERENCES', "Preferences", "Use the device set in the extension preferences"),
+        ('AUTO', "Auto", "GPU when it works, else CPU"), ('GPU', "GPU", "CUDA only"), ('CPU', "CPU", "CPU only")])
+    coordinates: EnumProperty(name="Coordinates", default='UV', items=COORD_ITEMS)
+    bump_strength: FloatProperty(name="Bump Strength", default=0.5, min=0.0, max=1.0)
+    tile: IntProperty(name="Tile", default=0, min=0, description="Tile side in pixels for large textures (0: automatic)")
+
+    @classmethod
+    def poll(cls, context):
+        if running_job() is not None:
+            cls.poll_message_set("texgan is already generating; wait or cancel it")
+            return False
+        return True
+
+    # ---------------------------------------------------------------- planning (no data changes)
+
+    def _objects(self, context) -> list:
+        if self.apply_to_selected:
+            objs = [o for o in context.selected_objects if _can_hold_material(o)]
+            active = context.object
+            objs.sort(key=lambda o: (o != active, o.name))
+            return objs
+        obj = context.object
+        return [obj] if _can_hold_material(obj) else []
+
+    def _plan(self, context, info) -> list:
+        model_name = info.name
+        s = settings(context)
+        for side in (self.width, self.height):
+            if side > s["max_size"]:
+                raise PlanError(f"{self.width}x{self.height} is larger than the maximum texture size "
+                                f"{s['max_size']} (extension preferences)")
+        shared = self.seed_mode == 'SHARED'
+        targets: list[Target] = []
+        if self.material:
+            material = bpy.data.materials.get(self.material)
+            if material is None:
+                raise PlanError(f"no material named '{self.material}'")
+            nodes.check_material(material)
+            return [Target(material.name, "", [], self.seed)]
+        objs = self._objects(context)
+        for obj in objs:
+            if (reason := _editable_object(obj)) and (self.target == 'NEW_MATERIAL' or obj.active_material is None):
+                raise PlanError(reason)
+        if self.target == 'NEW_MATERIAL':
+            if not objs or shared:
+                targets.append(Target(None, f"texgan {model_name}", [o.name for o in objs], self.seed))
+            else:
+                for i, obj in enumerate(objs):
+                    targets.append(Target(None, f"texgan {model_name} {obj.name}", [obj.name], self.seed + i))
+            return targets
+        # ACTIVE_MATERIAL
+        if not objs:
+            material = getattr(context, "material", None)
+            if material is None:
+                raise PlanError("no active object with a material: select a mesh, or use target NEW_MATERIAL")
+            nodes.check_material(material)
+            return [Target(material.name, "", [], self.seed)]
+        by_material: dict = {}
+        for obj in objs:
+            material = obj.active_material
+            if material is None:
+                targets.append(Target(None, f"texgan {model_name} {obj.name}", [obj.name], 0))
+                continue
+            if material.name in by_material:
+                continue
+            nodes.check_material(material)
+            by_material[material.name] = True
+            targets.append(Target(material.name, "", [], 0))
+        for i, t in enumerate(targets):
+            t.seed = self.seed if shared else self.seed + i
+        if shared and sum(1 for t in targets if t.material is None) > 1:  # one shared new material
+            new = [t for t in targets if t.material is None]
+            new[0].objects = [name for t in new for name in t.objects]
+            new[0].new_name = f"texgan {model_name}"
+            targets = [t for t in targets if t.material is not None] + [new[0]]
+        return targets
+
+    def _prepare(self, context):
+        s = settings(context)
+        info = resolve_model(self.model, s["folders"])
+        targets = self._plan(context, info)
+        device = worker.DEVICES[s["device"] if self.device == 'PREFERENCES' else self.device]
+        tasks = [worker.Task(seed, self.height, self.width) for seed in dict.fromkeys(t.seed for t in targets)]
+        job = worker.Job(info.path, tasks, device=device, cuda_lib_dir=s["cuda_lib_dir"] or None,
+                         tile=self.tile or None)
+        return info, targets, job
+
+    # ---------------------------------------------------------------- applying (main thread only)
+
+    def _apply(self, context, info, targets, job) -> set:
+        worker.record_run(job)
+        if job.cancelled:
+            self._say('WARNING', "texgan: cancelled; nothing was changed")
+            return {'CANCELLED'}
+        if job.error:
+            self._say('ERROR', f"texgan: {job.error}")
+            return {'CANCELLED'}
+        storage, save_dir = self.storage, None
+        if storage == 'SAVE':
+            if not bpy.data.filepath:
+                self._say('WARNING', "texgan: the .blend is not saved yet, so the images are packed instead")
+                storage = 'PACK'
+            else:
+                save_dir = bpy.path.abspath("//textures")
+        done, errors = [], []
+        for t in targets:
+            maps = job.results[t.seed]
+            try:
+                if t.material is None:
+                    material = nodes.new_material(t.new_name)
+                    for name in t.objects:
+                        obj = bpy.data.objects.get(name)
+                        if obj is not None:
+                            nodes.assign_material(obj, material)
+                else:
+                    material = bpy.data.materials.get(t.material)
+                    if material is None:
+                        raise nodes.MaterialError(f"material '{t.material}' was removed while generating")
+                nodes.apply_maps(material, maps, scale=self.texture_scale, storage=storage, save_dir=save_dir,
+                                 info={"model": info.name, "seed": t.seed}, bump_strength=self.bump_strength,
+                                 coordinates=self.coordinates)
+                material["texgan"] = {"model": info.path, "model_name": info.name, "seed": t.seed,
+                                      "width": self.width, "height": self.height, "scale": self.texture_scale}
+                done.append(material.name)
+            except (nodes.MaterialError, ValueError, RuntimeError) as ex:
+                errors.append(worker.one_line(ex))
+        if job.results and "base_color" in next(iter(job.results.values())):
+            library.remember_thumbnail(info, next(iter(job.results.values()))["base_color"])
+        device = job.device or "?"
+        where = f"{len(done)} materials" if len(done) != 1 else f"'{done[0]}'" if done else "nothing"
+        line = f"texgan: {self.width}x{self.height} {info.name} into {where} on {device} in {job.seconds:.2f} s"
+        if device != "CUDA" and job.fallback_reason and job.device_request != "cpu":
+            line += f" (GPU not used: {job.fallback_reason})"
+        if errors:
+            self._say('ERROR', f"texgan: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+            if not done:
+                return {'CANCELLED'}
+        level = 'WARNING' if device != "CUDA" and job.fallback_reason and job.device_request != "cpu" else 'INFO'
+        self._say(level, line)
+        return {'FINISHED'}
+
+    def _say(self, level, text):
+        self.report({level}, text)
+        STATE["last"], STATE["last_level"] = text, level
+
+    # ---------------------------------------------------------------- entry points
+
+    def execute(self, context):
+        try:
+            info, targets, job = self._prepare(context)
+        except (PlanError, nodes.MaterialError, ValueError) as ex:
+            self._say('ERROR', f"texgan: {worker.one_line(ex)}")
+            return {'CANCELLED'}
+        job.run()
+        return self._apply(context, info, targets, job)
+
+    def invoke(self, context, event):
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            self._info, self._targets, job = self._prepare(context)
+        except (PlanError, nodes.MaterialError, ValueError) as ex:
+            self._say('ERROR', f"texgan: {worker.one_line(ex)}")
+            return {'CANCELLED'}
+        self._job = job
+        STATE["job"] = job
+        STATE["label"] = f"{self._info.name} {self.width}x{self.height}"
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0, 100)
+        job.start()
+        return {'RUNNING_MODAL'}
+
+    def _cleanup(self, context):
+        wm = context.window_manager
+        if getattr(self, "_timer", None) is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        _redraw_all(context)
+
+    def modal(self, context, event):
+        job = self._job
+        if event.type == 'ESC' and event.value == 'PRESS':
+            job.cancel()
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        if not job.done.is_set():
+            context.window_manager.progress_update(int(job.progress * 100))
+            if context.workspace is not None:
+                context.workspace.status_text_set(
+                    f"texgan: generating {STATE['label']} ... {job.progress * 100:.0f}%  (Esc to cancel)")
+            _redraw_all(context)
+            return {'PASS_THROUGH'}
+        self._cleanup(context)
+        result = self._apply(context, self._info, self._targets, job)
+        STATE["job"] = None
+        return result
+
+    def cancel(self, context):  # Blender ends the modal (e.g. the file is closed)
+        self._job.cancel()
+        self._cleanup(context)
+        STATE["job"] = None
+
+
+def _redraw_all(context):
+    wm = context.window_manager
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type in {'NODE_EDITOR', 'PROPERTIES', 'VIEW_3D', 'STATUSBAR'}:
+                area.tag_redraw()
+
+
+class TEXGAN_OT_cancel(bpy.types.Operator):
+    bl_idname = "texgan.cancel"
+    bl_label = "Cancel"
+    bl_description = "Stop the texture being generated; nothing is changed"
+    bl_options = {'INTERNAL'}
+
+    def execute(self, context):
+        job = running_job()
+        if job is not None:
+            job.cancel()
+        return {'FINISHED'}
+
+
+class TEXGAN_OT_refresh_library(bpy.types.Operator):
+    bl_idname = "texgan.refresh_library"
+    bl_label = "Refresh Library"
+    bl_description = "Scan the model library folders again"
+    bl_options = {'INTERNAL'}
+
+    def execute(self, context):
+        library.LIBRARY.clear()
+        n = len(library.LIBRARY.scan(settings(context)["folders"]))
+        self.report({'INFO'}, f"texgan: {n} models in the library")
+        return {'FINISHED'}
+
+
+def new_seed() -> int:
+    return random.randrange(0, 2 ** 31 - 1)
+
+
+CLASSES = (TEXGAN_OT_generate, TEXGAN_OT_cancel, TEXGAN_OT_refresh_library)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    job = STATE["job"]
+    if job is not None:
+        job.cancel()
+        job.join(5.0)
+    STATE["job"] = None
+    worker.SESSIONS.clear()
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,184 @@
+"""The texgan panel, in the Shader Editor sidebar (tab "texgan") and in Material Properties."""
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
+
+from . import library, operators
+from .preferences import settings
+
+_previews = None  # bpy.utils.previews collection of model thumbnails
+_items_keepalive: list = []  # Blender needs dynamic enum items kept alive by Python
+
+
+def _thumbnail_icon(info) -> int:
+    if _previews is None or not info.thumbnail or not os.path.isfile(info.thumbnail):
+        return 0
+    key = f"{info.thumbnail}:{os.path.getmtime(info.thumbnail)}"
+    if key not in _previews:
+        _previews.load(key, info.thumbnail, 'IMAGE')
+    return _previews[key].icon_id
+
+
+def model_items(self, context):
+    models = library.LIBRARY.scan(settings(context)["folders"])
+    items = []
+    for i, info in enumerate(models):
+        label = info.name + ("" if info.ok else " (unusable)")
+        desc = (info.error if not info.ok else
+                f"{', '.join(info.roles)}; {info.scale or '?'} px per cell; {info.path}")
+        items.append((info.path, label, desc, _thumbnail_icon(info) or ('MATERIAL' if info.ok else 'ERROR'), i))
+    if not items:
+        items = [("", "No models", "Add a model folder in the extension preferences", 'ERROR', 0)]
+    _items_keepalive[:] = items
+    return items
+
+
+class TEXGAN_PG_settings(bpy.types.PropertyGroup):
+    model: EnumProperty(name="Model", items=model_items, description="A texture model from the library")
+    width: IntProperty(name="Width", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
+    height: IntProperty(name="Height", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
+    seed: IntProperty(name="Seed", default=0, min=0)
+    texture_scale: FloatProperty(name="Texture Scale", default=1.0, min=0.001, soft_max=100.0,
+                                 description="Repeats of the texture per UV unit")
+    target: EnumProperty(name="Target", items=operators.TARGET_ITEMS,
+                         default='ACTIVE_MATERIAL')
+    apply_to_selected: BoolProperty(name="Apply to Selected Objects", default=False)
+    seed_mode: EnumProperty(name="Seeds", items=operators.SEED_ITEMS,
+                            default='SHARED')
+    storage: EnumProperty(name="Images", items=operators.STORAGE_ITEMS,
+                          default='PACK')
+    coordinates: EnumProperty(name="Coordinates",
+                              items=operators.COORD_ITEMS,
+                              default='UV')
+
+
+class TEXGAN_OT_new_seed(bpy.types.Operator):
+    bl_idname = "texgan.new_seed"
+    bl_label = "New Seed"
+    bl_description = "Pick a new random seed"
+    bl_options = {'REGISTER', 'UNDO', 'INTERNAL'}
+
+    def execute(self, context):
+        context.scene.texgan.seed = operators.new_seed()
+        return {'FINISHED'}
+
+
+def _current_model(props):
+    path = props.model
+    return next((m for m in library.LIBRARY.models if m.path == path), None) if path else None
+
+
+def draw_texgan(layout, context):
+    props = context.scene.texgan
+    info = _current_model(props)
+
+    col = layout.column()
+    if info is not None and info.thumbnail:
+        col.template_icon_view(props, "model", show_labels=True, scale=6.0, scale_popup=5.0)
+    row = col.row(align=True)
+    row.prop(props, "model", text="")
+    row.operator("texgan.refresh_library", text="", icon='FILE_REFRESH')
+    if info is not None:
+        box = col.box()
+        if info.ok:
+            box.label(text=f"Maps: {', '.join(info.roles)}", icon='NODE_MATERIAL')
+            box.label(text=f"{info.scale or '?'} px per latent cell" + ("  (built-in)" if info.builtin else ""))
+            if info.description:
+                box.label(text=info.description[:80])
+        else:
+            box.label(text=info.error[:100], icon='ERROR')
+
+    col = layout.column(align=True)
+    row = col.row(align=True)
+    row.prop(props, "width")
+    row.prop(props, "height")
+    row = col.row(align=True)
+    row.prop(props, "seed")
+    row.operator("texgan.new_seed", text="", icon='FILE_REFRESH')
+    col.prop(props, "texture_scale")
+
+    col = layout.column()
+    col.prop(props, "target", expand=True)
+    col.prop(props, "apply_to_selected")
+    if props.apply_to_selected:
+        col.prop(props, "seed_mode", expand=True)
+    col.prop(props, "coordinates", expand=True)
+    col.prop(props, "storage", text="")
+
+    job = operators.running_job()
+    if job is not None:
+        if hasattr(layout, "progress"):
+            layout.progress(factor=job.progress, type='BAR', text=f"Generating {operators.STATE['label']}")
+        else:
+            layout.label(text=f"Generating {operators.STATE['label']} {job.progress * 100:.0f}%")
+        layout.operator("texgan.cancel", icon='CANCEL')
+    else:
+        op = layout.operator("texgan.generate", text="Generate", icon='SHADING_TEXTURE')
+        op.model = props.model
+        op.width, op.height, op.seed = props.width, props.height, props.seed
+        op.texture_scale = props.texture_scale
+        op.target = props.target
+        op.apply_to_selected = props.apply_to_selected
+        op.seed_mode = props.seed_mode
+        op.storage = props.storage
+        op.coordinates = props.coordinates
+    if operators.STATE["last"]:
+        icon = {'ERROR': 'ERROR', 'WARNING': 'ERROR'}.get(operators.STATE["last_level"], 'INFO')
+        layout.label(text=operators.STATE["last"].removeprefix("texgan: ")[:120], icon=icon)
+
+
+class TEXGAN_PT_shader_editor(bpy.types.Panel):
+    bl_idname = "TEXGAN_PT_shader_editor"
+    bl_label = "texgan"
+    bl_space_type = 'NODE_EDITOR'
+    bl_region_type = 'UI'
+    bl_category = "texgan"
+
+    @classmethod
+    def poll(cls, context):
+        return getattr(context.space_data, "tree_type", None) == 'ShaderNodeTree'
+
+    def draw(self, context):
+        draw_texgan(self.layout, context)
+
+
+class TEXGAN_PT_material(bpy.types.Panel):
+    bl_idname = "TEXGAN_PT_material"
+    bl_label = "texgan"
+    bl_space_type = 'PROPERTIES'
+    bl_region_type = 'WINDOW'
+    bl_context = "material"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    @classmethod
+    def poll(cls, context):
+        return context.object is not None or getattr(context, "material", None) is not None
+
+    def draw(self, context):
+        draw_texgan(self.layout, context)
+
+
+CLASSES = (TEXGAN_PG_settings, TEXGAN_OT_new_seed, TEXGAN_PT_shader_editor, TEXGAN_PT_material)
+
+
+def register():
+    global _previews
+    import bpy.utils.previews
+    _previews = bpy.utils.previews.new()
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.texgan = PointerProperty(type=TEXGAN_PG_settings)
+
+
+def unregister():
+    global _previews
+    del bpy.types.Scene.texgan
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
+    if _previews is not None:
+        bpy.utils.previews.remove(_previews)
+        _previews = None
+    _items_keepalive.clear()
