@@ -72,25 +72,37 @@ def wrap_delta(a: np.ndarray, b: np.ndarray, period: float) -> np.ndarray:
     return np.where(d > period / 2, d - period, d)
 
 
-def voronoi_torus(rng: np.random.Generator, n_points: int, warp: np.ndarray | None = None,
-                  size: int = SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Voronoi F1, F2 distances and nearest-cell id on a torus (wrap-around distances).
-
-    Points are jittered on a grid so cell sizes stay similar (stationary statistics).
-    ``warp`` (2, H, W), periodic, displaces lookup coordinates for irregular outlines.
-    """
-    g = int(round(np.sqrt(n_points)))
-    cell = size / g
-    gy, gx = np.mgrid[0:g, 0:g]
-    py = ((gy + 0.15 + 0.7 * rng.random((g, g))) * cell).ravel()
-    px = ((gx + 0.15 + 0.7 * rng.random((g, g))) * cell).ravel()
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    if warp is not None:
-        yy = yy + warp[0]
-        xx = xx + warp[1]
+def _torus_offsets(py: np.ndarray, px: np.ndarray, yy: np.ndarray, xx: np.ndarray,
+                   size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wrap-around offsets [H, W, P] from every point to every pixel, and their lengths."""
     dy = wrap_delta(yy[..., None], py, size)
     dx = wrap_delta(xx[..., None], px, size)
-    d = np.sqrt(dy ** 2 + dx ** 2)
+    return dy, dx, np.sqrt(dy ** 2 + dx ** 2)
+
+
+def voronoi_torus(rng: np.random.Generator, n_points: int, warp: np.ndarray | None = None,
+                  size: int = SIZE, relax: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Voronoi F1, F2 distances and nearest-cell id on a torus (wrap-around distances).
+
+    Points start uniform and get ``relax`` Lloyd steps (move each point to its cell's
+    centroid) so cells have similar sizes. Not a jittered grid: that concentrates cell
+    borders on the grid lines, a periodic bias a GAN would learn (and one grid line is the
+    tile edge). ``warp`` (2, H, W), periodic, displaces lookups for irregular outlines.
+    """
+    py, px = rng.random(n_points) * size, rng.random(n_points) * size
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    for _ in range(relax):
+        dy, dx, d = _torus_offsets(py, px, yy, xx, size)
+        nearest = np.argmin(d, axis=-1)
+        pick = nearest[..., None]
+        count = np.bincount(nearest.ravel(), minlength=n_points).clip(min=1)
+        py = (py + np.bincount(nearest.ravel(), np.take_along_axis(dy, pick, -1).ravel(),
+                               n_points) / count) % size
+        px = (px + np.bincount(nearest.ravel(), np.take_along_axis(dx, pick, -1).ravel(),
+                               n_points) / count) % size
+    if warp is not None:
+        yy, xx = yy + warp[0], xx + warp[1]
+    _, _, d = _torus_offsets(py, px, yy, xx, size)
     order = np.argsort(d, axis=-1)[..., :2]
     f1 = np.take_along_axis(d, order[..., :1], -1)[..., 0]
     f2 = np.take_along_axis(d, order[..., 1:2], -1)[..., 0]
