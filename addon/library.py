@@ -153,7 +153,7 @@ def remember_thumbnail(info: ModelInfo, base_color, size: int = 128) -> str | No
     a = np.asarray(base_color, dtype=np.float32)
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
-    step = max(1, min(a.shape[0], a.shape[1]) // size)
+    step = max(1, -(-max(a.shape[0], a.shape[1]) // size))  # ceil: the longer side fits in `size`
     a = a[: size * step: step, : size * step: step, :3]
     try:
         write_png(out, (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))

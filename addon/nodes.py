@@ -76,7 +76,7 @@ def check_material(material) -> None:
 def new_material(name: str):
     """A new material with a Principled BSDF feeding a Material Output."""
     material = bpy.data.materials.new(name)
-    if material.node_tree is None or not getattr(material, "use_nodes", True):  # Blender 4.x
+    if material.node_tree is None:  # Blender 4.x: new materials have no node tree yet
         material.use_nodes = True
     tree = material.node_tree
     if find_principled(material) is None:

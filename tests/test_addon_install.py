@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("bpy")
+from test_addon_worker import addon_model  # noqa: E402,F401  (session fixture: a real exported model)
+
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,15 @@ SCRIPT = textwrap.dedent(r'''
     bpy.ops.texgan.check_devices()
     R["device_line"] = sys.modules[MOD + ".worker"].device_report()["line"]
     R["user_dir"] = bpy.utils.extension_path_user(MOD, create=True)
+
+    # The panel's settings: the library enum lists the model (by path) and "new seed" changes the seed.
+    props = bpy.context.scene.texgan
+    props.model = model
+    R["panel_model"] = props.model
+    old_seed = props.seed
+    bpy.ops.texgan.new_seed()
+    R["new_seed_changed"] = props.seed != old_seed
+    R["invoke_in_background"] = call(model=os.path.join(out_dir, "nope.onnx"))  # INVOKE path falls back to sync
 
     bpy.ops.mesh.primitive_plane_add()
     obj = bpy.context.active_object
@@ -177,19 +188,6 @@ SCRIPT = textwrap.dedent(r'''
 
 
 @pytest.fixture(scope="session")
-def addon_model(request, tmp_path_factory) -> Path:
-    """A real texgan model: the export engineer's fixture if there is one, else export tiny_run."""
-    try:
-        return Path(request.getfixturevalue("tiny_onnx"))
-    except pytest.FixtureLookupError:
-        pass
-    from export.onnx_export import export_run
-    out = tmp_path_factory.mktemp("addon_model") / "bricks_tiny.onnx"
-    export_run(request.getfixturevalue("tiny_run"), out, name="bricks tiny")
-    return out
-
-
-@pytest.fixture(scope="session")
 def linux_zip(tmp_path_factory) -> Path:
     from texgan.addon_build import build
     out = tmp_path_factory.mktemp("dist")
@@ -242,6 +240,11 @@ def test_installed_extension_enables_and_uses_its_bundled_onnxruntime(blender_ru
     assert "CPU" in r["device_line"] or "GPU" in r["device_line"]
 
 
+def test_panel_settings_list_library_models_and_new_seed(blender_run, addon_model):
+    r, _ = blender_run
+    assert r["panel_model"].endswith(addon_model.name) and r["new_seed_changed"]
+
+
 def test_generate_wires_images_into_principled(blender_run):
     r, _ = blender_run
     assert r["first"] == (["FINISHED"], None) or r["first"][0] == ["FINISHED"], r["first"]
@@ -278,23 +281,22 @@ def test_pixels_equal_texture_model_generate(blender_run, addon_model):
 
 
 def test_pixels_equal_texgan_generate_cli(blender_run, addon_model, tmp_path):
-    from texgan.cli import build_parser
-    try:
-        build_parser().parse_args(["generate", str(addon_model), "--out", str(tmp_path / "t.png")])
-    except SystemExit:
-        pytest.skip("texgan generate is not available in this checkout")
     from PIL import Image
     r, out = blender_run
     cmd = [sys.executable, "-m", "texgan.cli", "generate", str(addon_model), "--out", str(tmp_path / "tex.png"),
-           "--width", str(W), "--height", str(H), "--seed", str(SEED)]
+           "--size", str(W), "--height", str(H), "--seed", str(SEED), "--no-normal", "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        pytest.skip(f"texgan generate has no --width/--height here: {proc.stderr.strip()[-200:]}")
-    pngs = sorted(tmp_path.glob("tex*base_color*.png")) or sorted(tmp_path.glob("tex*.png"))
-    png = np.asarray(Image.open(pngs[0]).convert("RGB"), dtype=np.float32) / 255
+    assert proc.returncode == 0, proc.stderr
+    files = {p.stem: p for p in tmp_path.glob("tex*.png")}
+    base_png = next(p for stem, p in files.items() if "base" in stem)
+    height_png = next(p for stem, p in files.items() if "height" in stem)
+    png = np.asarray(Image.open(base_png).convert("RGB"), dtype=np.float32) / 255
     base = np.load(out / "base_color.npy")[..., :3]
-    assert png.shape == base.shape
-    np.testing.assert_allclose(base, png, atol=1 / 255 + 1e-5)
+    assert png.shape == base.shape == (H, W, 3)
+    np.testing.assert_allclose(base, png, atol=1 / 255 + 1e-5)  # both 8-bit codes of the same floats
+    h_png = np.asarray(Image.open(height_png), dtype=np.float32)
+    h_png = h_png / (65535.0 if h_png.max() > 255 else 255.0)
+    np.testing.assert_allclose(np.load(out / "height.npy")[..., 0], h_png.reshape(H, W), atol=0.5 / 255 + 1e-5)
 
 
 def test_regenerate_reuses_nodes_and_images(blender_run):
@@ -307,7 +309,7 @@ def test_regenerate_reuses_nodes_and_images(blender_run):
 
 def test_bad_inputs_are_refused_clearly_and_change_nothing(blender_run):
     r, _ = blender_run
-    for key, words in [("bad_model", "not a valid ONNX model"), ("missing_model", "not found"),
+    for key, words in [("bad_model", "ONNX model"), ("missing_model", "not found"),
                        ("too_big", "maximum texture size"), ("no_principled", "no Principled BSDF"),
                        ("linked", "read-only")]:
         result, message = r[key]

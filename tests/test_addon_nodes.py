@@ -160,3 +160,18 @@ def test_save_beside_the_blend(scene, tmp_path):
     np.testing.assert_allclose(blender_images.read_pixels(images["height"])[..., 0], maps["height"], atol=1e-6)
     np.testing.assert_allclose(blender_images.read_pixels(images["base_color"])[..., :3], maps["base_color"],
                                atol=0.5 / 255 + 1e-6)
+
+
+def test_write_textured_blend_for_the_demo(tmp_path):
+    from addon.operators import write_textured_blend
+    maps = synthetic_maps(h=32, w=32, seed=9)
+    summary = write_textured_blend(tmp_path / "demo.blend", maps=maps, texture_scale=2.0)
+    assert summary["size"] == [32, 32] and summary["maps"] == ["base_color", "height", "roughness"]
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "demo.blend"))
+    sphere = bpy.data.objects["texgan sphere"]
+    material = sphere.active_material
+    assert material.name == summary["material"] and bpy.data.objects["texgan floor"].active_material == material
+    ours = nodes.our_nodes(material)
+    assert {"image:base_color", "image:height", "image:roughness", "bump"} <= set(ours)
+    np.testing.assert_allclose(blender_images.read_pixels(ours["image:height"].image)[..., 0], maps["height"], atol=1e-6)
+    assert bpy.context.scene.camera is not None
