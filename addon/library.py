@@ -91,7 +91,17 @@ def describe(path: str | os.PathLike, builtin: bool = False) -> ModelInfo:
             if isinstance(meta.get(key), str):
                 info.thumbnail = _embedded_thumbnail(path, meta[key])
                 break
+    if info.thumbnail is None:
+        info.thumbnail = _cached_thumbnail(path)
     return info
+
+
+def _cached_thumbnail(path: str) -> str | None:
+    try:
+        cached = thumbnail_cache_path(path)
+    except OSError:
+        return None
+    return cached if cached and os.path.isfile(cached) else None
 
 
 _THUMB_DIR = None
@@ -201,6 +211,8 @@ class Library:
                     info = describe(p, builtin)
                     with self._lock:
                         self._cache[key] = info
+                elif info.thumbnail is None and info.ok:
+                    info.thumbnail = _cached_thumbnail(str(p))  # made from a result since the last scan
                 models.append(info)
         self.models = models
         return models

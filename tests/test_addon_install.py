@@ -38,10 +38,10 @@ SCRIPT = textwrap.dedent(r'''
     R = {}
     MOD = "bl_ext.texgan_test.texgan"
 
-    def call(**kw):
+    def call(*args, **kw):
         """Run the operator; return (result, error message)."""
         try:
-            return sorted(bpy.ops.texgan.generate(**kw)), None
+            return sorted(bpy.ops.texgan.generate(*args, **kw)), None
         except RuntimeError as ex:
             return ["CANCELLED"], str(ex).strip()
 
@@ -84,7 +84,6 @@ SCRIPT = textwrap.dedent(r'''
     old_seed = props.seed
     bpy.ops.texgan.new_seed()
     R["new_seed_changed"] = props.seed != old_seed
-    R["invoke_in_background"] = call(model=os.path.join(out_dir, "nope.onnx"))  # INVOKE path falls back to sync
 
     bpy.ops.mesh.primitive_plane_add()
     obj = bpy.context.active_object
@@ -115,8 +114,9 @@ SCRIPT = textwrap.dedent(r'''
     R["mapping_scale"] = list(ours["mapping"].inputs["Scale"].default_value)
     R["material_props"] = dict(mat["texgan"].to_dict())
 
-    # Regenerate: another seed and size, same nodes and images.
-    R["second"] = call(model=model, width=32, height=32, seed=SEED + 1)
+    # Regenerate: another seed and size, same nodes and images. Invoked like the Generate button:
+    # in background mode that runs synchronously (timers never fire there).
+    R["second"] = call('INVOKE_DEFAULT', model=model, width=32, height=32, seed=SEED + 1)
     R["snapshot2"] = snapshot(mat)
     R["second_size"] = list(ours["image:base_color"].image.size)
 
