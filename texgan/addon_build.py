@@ -189,7 +189,11 @@ def build(out: Path, platforms: list[str] | None = None, cache: Path = DEFAULT_C
             zip_path.unlink()
         _run_blender_ext(script, ["build", "--source-dir", str(stage), "--output-filepath", str(zip_path)],
                          f"building {zip_path.name}")
-        validate_zip(zip_path, script)
+        try:
+            validate_zip(zip_path, script)
+        except BuildError:
+            zip_path.unlink(missing_ok=True)  # never leave an invalid zip behind
+            raise
         shutil.rmtree(stage, ignore_errors=True)
         zips.append(zip_path)
     return zips
