@@ -1,0 +1,309 @@
+"""`texgan bake`: recipes, jobs, manifest/resume, sharding, Cycles bakes — real bpy, real models.
+
+Scenes are built inside the tests with the bpy module; models are the tiny exported fixtures.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+pytestmark = pytest.mark.blender
+
+from addon import bake  # noqa: E402
+from texgan.cli import main  # noqa: E402
+from texgan.image_io import read_png  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+MATERIALS = ["Brick_A", "Brick_B", "Stone", "Metal"]
+
+
+def build_scene(path: Path, n_objects: int = 6, no_uv: tuple = ()) -> Path:
+    """Spheres and cubes with UVs; materials cycle over MATERIALS (so Brick_A is shared)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    mats = []
+    for name in MATERIALS:
+        m = bpy.data.materials.new(name)
+        if m.node_tree is None:
+            m.use_nodes = True
+        mats.append(m)
+    for i in range(n_objects):
+        if i % 2:
+            bpy.ops.mesh.primitive_cube_add(size=1, location=(2 * i, 0, 0))
+        else:
+            bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, segments=12, ring_count=6, location=(2 * i, 0, 0))
+        obj = bpy.context.object
+        obj.name = f"Obj_{i:02d}"
+        obj.data.name = f"Mesh_{i:02d}"
+        obj.data.materials.append(mats[i % len(mats)])
+        if obj.name in no_uv:
+            while obj.data.uv_layers:
+                obj.data.uv_layers.remove(obj.data.uv_layers[0])
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+def write_recipe(path: Path, body: str) -> Path:
+    path.write_text(body)
+    return path
+
+
+def sha(path) -> str:
+    return bake.file_sha256(path)
+
+
+def outputs_by_path(out: Path) -> dict:
+    report = json.loads((out / "report.json").read_text())
+    return {o["path"]: o for o in report["outputs"]}
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> Path:
+    return build_scene(tmp_path_factory.mktemp("scene") / "yard.blend")
+
+
+def full_recipe(tmp: Path, model: Path, rgb_model: Path, bake_block: bool = True) -> Path:
+    return write_recipe(tmp / "recipe.toml", f"""
+seed = 11
+[defaults]
+model = "{model}"
+size = 48
+maps = ["base_color", "normal", "roughness", "height"]
+
+[[rule]]
+name = "bricks"
+materials = "Brick_*"
+bit_depth = 16
+{'bake = { size = 32, margin = 4 }' if bake_block else ''}
+
+[[rule]]
+name = "stone"
+materials = ["Stone"]
+format = "exr"
+maps = ["base_color", "roughness"]
+
+[[rule]]
+name = "metal objects"
+objects = "Obj_03"
+model = "{rgb_model}"
+seed_policy = "fixed"
+seed = 5
+size = [40, 24]
+maps = ["base_color"]
+""")
+
+
+def test_bake_scene_files_seeds_and_wiring(tmp_path, scene, tiny_onnx, tiny_rgb_onnx, capsys):
+    recipe = full_recipe(tmp_path, tiny_onnx, tiny_rgb_onnx)
+    out = tmp_path / "out"
+    source_sha = sha(scene)
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "yard [" in err  # a progress bar per scene
+    assert sha(scene) == source_sha  # the source is never touched by default
+
+    outputs = outputs_by_path(out)
+    expected = {f"yard/{m}_{k}.png" for m in ("Brick_A", "Brick_B") for k in ("base_color", "normal", "roughness", "height")}
+    expected |= {"yard/Stone_base_color.exr", "yard/Stone_roughness.exr", "yard/Metal_base_color.png"}
+    # Brick_A is on Obj_00 and Obj_04, Brick_B on Obj_01 and Obj_05: four baked objects.
+    expected |= {f"yard/baked/Obj_{i:02d}_{k}.png" for i in (0, 1, 4, 5) for k in ("base_color", "normal", "roughness")}
+    assert set(outputs) == expected
+    for rel, o in outputs.items():
+        assert (out / rel).is_file() and sha(out / rel) == o["sha256"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["complete"] and report["jobs"] == 4 and not report["errors"]
+
+    # Seeds: per material = stable hash of recipe seed + name; fixed = the rule's seed.
+    assert outputs["yard/Brick_A_base_color.png"]["seed"] == bake.derive_seed(11, "material", "Brick_A")
+    assert outputs["yard/Brick_A_base_color.png"]["objects"] == ["Obj_00", "Obj_04"]
+    assert outputs["yard/Metal_base_color.png"]["seed"] == 5
+    assert outputs["yard/baked/Obj_04_normal.png"]["object"] == "Obj_04"
+    assert outputs["yard/Brick_A_base_color.png"]["model_sha256"] == sha(tiny_onnx)
+    assert all(o["seconds"] >= 0 for o in outputs.values())
+
+    # Pixels are exactly what the model paints for that seed (16-bit PNG, sizes honoured).
+    from addon.inference import TextureModel
+    model = TextureModel(tiny_onnx, device="cpu")
+    ref = model.generate(48, 48, seed=bake.derive_seed(11, "material", "Brick_A"))[0]
+    got = read_png(out / "yard/Brick_A_base_color.png")
+    assert got.dtype == np.uint16 and got.shape == (48, 48, 3)
+    want = np.rint(ref[:3].transpose(1, 2, 0) * 65535)
+    assert np.abs(got.astype(int) - want).max() <= 1  # Blender's own float -> 16-bit rounding
+    rough = read_png(out / "yard/Brick_A_roughness.png")
+    assert rough.shape == (48, 48) and np.abs(rough.astype(int) - np.rint(ref[4] * 65535)).max() <= 1
+    assert read_png(out / "yard/Metal_base_color.png").shape == (24, 40, 3)
+    assert read_png(out / "yard/baked/Obj_00_base_color.png").shape == (32, 32, 3)
+    baked = read_png(out / "yard/baked/Obj_00_base_color.png").astype(float)
+    assert abs(baked.mean() - got.mean()) < 0.15 * 65535  # the bake saw the synthesised texture
+
+    # The saved .blend: wired with the add-on's nodes, images relative to it, one material per job.
+    saved = out / "yard_texgan.blend"
+    bpy.ops.wm.open_mainfile(filepath=str(saved))
+    from addon import nodes
+    mat = bpy.data.materials["Brick_A"]
+    ours = nodes.our_nodes(mat)
+    assert {"image:base_color", "image:normal", "image:roughness", "image:height", "bump", "normal_map"} <= set(ours)
+    bsdf = nodes.find_principled(mat)
+    assert bsdf.inputs["Base Color"].links[0].from_node == ours["image:base_color"]
+    assert bsdf.inputs["Roughness"].links[0].from_node == ours["image:roughness"]
+    assert bsdf.inputs["Normal"].links[0].from_node == ours["bump"]
+    img = ours["image:base_color"].image
+    assert img.filepath == "//yard/Brick_A_base_color.png" and img.colorspace_settings.name == "sRGB"
+    assert tuple(img.size) == (48, 48)  # the file loads from the saved location
+    assert nodes.our_nodes(bpy.data.materials["Stone"])["image:base_color"].image.filepath.endswith(".exr")
+    assert mat["texgan"]["seed"] == bake.derive_seed(11, "material", "Brick_A")
+    assert bpy.data.objects["Obj_03"].active_material.name == "Metal"
+    assert "texgan bake io" not in bpy.data.scenes
+    assert not any(n.get("texgan_role") == "bake_target" for m in bpy.data.materials for n in m.node_tree.nodes)
+
+
+def test_blender_script_entry_gives_identical_outputs(tmp_path, scene, tiny_onnx, tiny_rgb_onnx):
+    """`blender -b -P addon/bake.py -- ...` path: the script bootstraps its package and runs run_bake."""
+    recipe = full_recipe(tmp_path, tiny_onnx, tiny_rgb_onnx, bake_block=False)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(a), "--no-progress"]) == 0
+    env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}  # the script must find the add-on itself
+    r = subprocess.run([PY, str(ROOT / "addon" / "bake.py"), "--", str(scene), "--recipe", str(recipe),
+                        "--out", str(b), "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    oa, ob = outputs_by_path(a), outputs_by_path(b)
+    assert set(oa) == set(ob) and all(oa[k]["sha256"] == ob[k]["sha256"] for k in oa)
+    assert (b / "yard_texgan.blend").is_file()
+    bad = subprocess.run([PY, str(ROOT / "addon" / "bake.py"), "--", str(scene), "--recipe", str(tmp_path / "nope.toml"),
+                          "--out", str(b)], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "recipe not found" in bad.stderr
+
+
+def test_shards_cover_every_job_once(tmp_path, scene, tiny_onnx, tiny_rgb_onnx):
+    recipe = full_recipe(tmp_path, tiny_onnx, tiny_rgb_onnx, bake_block=False)
+    whole = tmp_path / "whole"
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(whole), "--no-progress"]) == 0
+    all_jobs = sorted(p.name for p in (whole / "manifest").iterdir())
+    seen = []
+    shared = tmp_path / "shared"
+    for i in (1, 2, 3):
+        own = tmp_path / f"shard{i}"
+        assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(own), "--shard", f"{i}/3",
+                     "--no-progress"]) == 0
+        seen += [p.name for p in (own / "manifest").iterdir()] if (own / "manifest").exists() else []
+        assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(shared), "--shard", f"{i}/3",
+                     "--no-progress"]) == 0
+    assert sorted(seen) == all_jobs  # each job in exactly one shard
+    report = json.loads((shared / "report.json").read_text())
+    assert report["complete"] and report["shard"] == "3/3"
+    ow, os_ = outputs_by_path(whole), outputs_by_path(shared)
+    assert {k: v["sha256"] for k, v in ow.items()} == {k: v["sha256"] for k, v in os_.items()}
+    # The split is a pure function of the sorted job keys.
+    jobs = [type("J", (), {"key": k})() for k in ("b:1", "a:2", "a:1", "c:9", "b:0")]
+    parts = [[j.key for j in bake.shard_jobs(jobs, (i, 2))] for i in (1, 2)]
+    assert parts == [["a:1", "b:0", "c:9"], ["a:2", "b:1"]]
+    with pytest.raises(bake.BakeError, match="numbered 1 to N"):
+        bake.parse_shard("0/4")
+
+
+def test_killed_bake_resumes_to_identical_outputs(tmp_path, tiny_onnx, tiny_rgb_onnx):
+    blend = build_scene(tmp_path / "big.blend", n_objects=8)
+    recipe = write_recipe(tmp_path / "r.toml", f"""
+seed = 3
+[defaults]
+model = "{tiny_onnx}"
+size = 160
+seed_policy = "per_object"
+maps = ["base_color", "normal", "roughness", "height"]
+bake = {{ size = 96, margin = 8 }}
+[[rule]]
+objects = "Obj_*"
+""")
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert main(["bake", str(blend), "--recipe", str(recipe), "--out", str(ref), "--no-progress"]) == 0
+    cmd = [PY, "-m", "texgan.cli", "bake", str(blend), "--recipe", str(recipe), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        done = [p for p in (out / "manifest").glob("*.json")] if (out / "manifest").exists() else []
+        if any(json.loads(p.read_text()).get("bakes") for p in done):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the bake finished before it could be killed; make it bigger"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "report.json").exists()
+    finished_before = {str(p): p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got, want = outputs_by_path(out), outputs_by_path(ref)
+    assert {k: v["sha256"] for k, v in got.items()} == {k: v["sha256"] for k, v in want.items()}
+    assert not list(out.rglob("*.tmp*")) and not list(out.rglob(".*.tmp*"))  # no half-written files left
+    # Work finished before the kill was kept, not redone.
+    kept = [p for p in out.rglob("*.png") if finished_before.get(str(p)) == p.stat().st_mtime_ns]
+    assert kept
+    stamps = {str(p): p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix in (".png", ".json") and p.name != "report.json"}
+    # A third run does nothing at all.
+    r = subprocess.run(cmd[:-1], env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "skipped (done before)" in r.stderr and ": done" not in r.stderr
+    assert stamps == {str(p): p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix in (".png", ".json") and p.name != "report.json"}
+
+
+def _bad(tmp_path, scene, body, capsys) -> str:
+    recipe = write_recipe(tmp_path / "bad.toml", body)
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("texgan: error:")
+    return err
+
+
+def test_bad_recipes_give_clear_errors(tmp_path, scene, tiny_onnx, capsys):
+    ok = f'[[rule]]\nmaterials = "Brick_*"\nmodel = "{tiny_onnx}"\nsize = 32\n'
+    err = _bad(tmp_path, scene, ok.replace("size = 32", "size = 32\nsise = 64"), capsys)
+    assert "rule[1].sise: unknown key" in err
+    err = _bad(tmp_path, scene, "colour = 1\n" + ok, capsys)
+    assert "colour: unknown key" in err
+    err = _bad(tmp_path, scene, ok + "bake = { margn = 3 }\n", capsys)
+    assert "rule[1].bake.margn: unknown key" in err
+    err = _bad(tmp_path, scene, ok.replace(str(tiny_onnx), "models/missing.onnx"), capsys)
+    assert "model file not found" in err and "missing.onnx" in err
+    err = _bad(tmp_path, scene, ok.replace("Brick_*", "Marble*"), capsys)
+    assert "rule 1" in err and "no material matches Marble*" in err
+    for size, words in (("0", "from 1 to 16384"), ("20000", "from 1 to 16384"), ('"big"', "whole number"),
+                        ("[64]", "[width, height]"), ("12.5", "whole number")):
+        err = _bad(tmp_path, scene, ok.replace("size = 32", f"size = {size}"), capsys)
+        assert "rule[1].size" in err and words in err
+    err = _bad(tmp_path, scene, ok + 'format = "jpg"\n', capsys)
+    assert "format must be one of png, exr" in err
+    err = _bad(tmp_path, scene, ok + 'format = "png"\nbit_depth = 32\n', capsys)
+    assert "PNG takes 8 or 16" in err
+    err = _bad(tmp_path, scene, ok.replace('materials', 'objects').replace("Brick_*", "Obj_01") +
+               'seed_policy = "per_frame"\n', capsys)
+    assert "seed_policy must be one of fixed, per_object, per_material" in err
+    err = _bad(tmp_path, scene, ok + 'maps = ["base_color", "sparkle"]\n', capsys)
+    assert "cannot make map 'sparkle'" in err
+    err = _bad(tmp_path, scene, ok + 'seed_policy = "per_object"\n', capsys)
+    assert "needs an 'objects' rule" in err
+    err = _bad(tmp_path, scene, "[[rule]\n", capsys)
+    assert "not valid TOML" in err
+    assert not (tmp_path / "o" / "manifest").exists()  # nothing was made
+
+
+def test_objects_without_uvs(tmp_path, tiny_onnx, capsys):
+    blend = build_scene(tmp_path / "flat.blend", n_objects=2, no_uv=("Obj_01",))
+    body = f'[[rule]]\nobjects = "Obj_*"\nmodel = "{tiny_onnx}"\nsize = 32\nmaps = ["base_color", "roughness"]\n'
+    err = _bad(tmp_path, blend, body + "bake = { size = 24 }\n", capsys)
+    assert "object 'Obj_01'" in err and "no UV map" in err and "smart_project" in err
+    recipe = write_recipe(tmp_path / "uv.toml", body + 'bake = { size = 24, uv = "smart_project", maps = ["base_color"] }\n')
+    out = tmp_path / "uv"
+    assert main(["bake", str(blend), "--recipe", str(recipe), "--out", str(out), "--no-progress"]) == 0
+    assert read_png(out / "flat" / "baked" / "Obj_01_base_color.png").shape == (24, 24, 3)
+    bpy.ops.wm.open_mainfile(filepath=str(out / "flat_texgan.blend"))
+    assert len(bpy.data.objects["Obj_01"].data.uv_layers) == 1
