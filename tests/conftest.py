@@ -34,3 +34,21 @@ def tiny_rgb_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny_rgb"
     train(tiny_config(EXEMPLARS / "planks" / "basecolor.png", out), show_progress=False)
     return out
+
+
+def _export(run, out, *extra):
+    from texgan.cli import main
+    assert main(["export", str(run), "--out", str(out), *extra]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_run, tmp_path_factory) -> Path:
+    """tiny_run exported (fp32) with `texgan export`."""
+    return _export(tiny_run, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_rgb_onnx(tiny_rgb_run, tmp_path_factory) -> Path:
+    """tiny_rgb_run exported (fp32) with `texgan export`."""
+    return _export(tiny_rgb_run, tmp_path_factory.mktemp("onnx") / "tiny_rgb.onnx")

@@ -123,9 +123,11 @@ def test_export_refusals_leave_nothing(tiny_run, tiny_onnx, tmp_path, capsys, mo
     assert "differs from PyTorch" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    # --force overwrites, atomically
-    assert main(["export", str(tiny_run), "--out", str(tiny_onnx), "--force"]) == 0
-    assert read_metadata(tiny_onnx)["weights_sha256"] and leftovers(tiny_onnx.parent) == []
+    # --force overwrites, atomically (a copy: the session fixture stays untouched)
+    target = tmp_path / "copy.onnx"
+    target.write_bytes(b"old")
+    assert main(["export", str(tiny_run), "--out", str(target), "--force"]) == 0
+    assert target.read_bytes() == before and leftovers(tmp_path) == []
 
 
 def test_inspect_rejects_corrupt_and_foreign_files(tiny_onnx, tmp_path, capsys):
