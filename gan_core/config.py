@@ -36,7 +36,12 @@ class TrainConfig:
     r1_every: int = 4
     gp_weight: float = 10.0        # WGAN-GP penalty weight
     wgan_clip: float = 0.01        # WGAN weight clipping bound
-    n_critic: int = 1              # D steps per G step (5 is the WGAN papers' choice)
+    n_critic: int = 0              # D steps per G step; 0 = auto: 5 for wgan/wgan-gp (the papers), else 1
+    optimizer: str = "auto"        # auto | adam | rmsprop. auto = the objective's paper setting:
+                                   #   wgan -> RMSprop lr 5e-5; wgan-gp -> Adam lr 1e-4 betas (0, 0.9);
+                                   #   arch dcgan -> Adam lr 2e-4 betas (0.5, 0.999); else Adam lr_g/lr_d/betas.
+                                   #   adam / rmsprop use lr_g, lr_d (and betas for adam) as given.
+    spectral_norm: str = "auto"    # spectral norm on D: auto (on, except wgan: clipping is its constraint) | on | off
     ema_half_life_steps: float = 500.0   # EMA of G weights; ramps up with training length
     # generator / discriminator
     local_channels: int = 16
@@ -48,6 +53,19 @@ class TrainConfig:
     minibatch_std: bool = False
     label_smoothing: float = 0.0   # one-sided: real label 1 - this
     feature_matching: float = 0.0  # weight of the feature-matching term in the G loss
+    # Progressive growing (Karras et al. 2018): the output resolution grows from progressive_start
+    # px to size px, one generator block at a time, each new block faded in over a stage.
+    progressive: bool = False
+    progressive_start: int = 16        # first training resolution (px)
+    progressive_stage_steps: int = 0   # G steps per resolution; 0 = split `steps` evenly over them
+    progressive_fade: float = 0.5      # fraction of each stage spent fading the new block in
+    # Conditional GAN: DATA is a folder of sub-folders, one texture class each
+    conditional: bool = False
+    class_channels: int = 8            # size of the learned class embedding fed to G
+    dcgan_base: int = 64               # --arch dcgan width (paper: 128)
+    # Distributed data parallel: batch is the global batch, split over the processes
+    nproc: int = 1                     # > 1: spawn this many local processes (or launch with torchrun)
+    dist_backend: str = "auto"         # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
     # data and augmentation
     wrap_crops: bool = True        # crops wrap around the exemplar edges
     flip_rot: bool = False         # random flips and 90-degree rotations (not for lit/directional textures)
@@ -80,6 +98,25 @@ class TrainConfig:
             values[k] = v
         return cls(**values)
 
+    # --- values derived from the "auto" settings --------------------------------------------
+    def resolved_n_critic(self) -> int:
+        return self.n_critic or (5 if self.loss in ("wgan", "wgan-gp") else 1)
+
+    def use_spectral_norm(self) -> bool:
+        return self.spectral_norm == "on" or (self.spectral_norm == "auto" and self.loss != "wgan")
+
+    def resolved_optimizer(self) -> tuple[str, float, float, tuple[float, float]]:
+        """(name, lr_g, lr_d, betas) after applying `optimizer = "auto"`."""
+        if self.optimizer == "auto":
+            if self.loss == "wgan":
+                return "rmsprop", 5e-5, 5e-5, tuple(self.betas)
+            if self.loss == "wgan-gp":
+                return "adam", 1e-4, 1e-4, (0.0, 0.9)
+            if self.arch == "dcgan":
+                return "adam", 2e-4, 2e-4, (0.5, 0.999)
+            return "adam", self.lr_g, self.lr_d, tuple(self.betas)
+        return self.optimizer, self.lr_g, self.lr_d, tuple(self.betas)
+
     def validate(self) -> "TrainConfig":
         from .losses import OBJECTIVES
         if self.loss not in OBJECTIVES:
@@ -92,7 +129,36 @@ class TrainConfig:
             raise ConfigError("--steps and --batch must be at least 1")
         if self.max_minutes < 0:
             raise ConfigError("--max-minutes must be >= 0")
+        if self.optimizer not in ("auto", "adam", "rmsprop"):
+            raise ConfigError(f"--optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
+        if self.spectral_norm not in ("auto", "on", "off"):
+            raise ConfigError(f"--spectral-norm must be auto, on or off, got {self.spectral_norm!r}")
+        if self.n_critic < 0:
+            raise ConfigError("--n-critic must be >= 0 (0 = auto)")
+        if self.label_smoothing and self.loss not in ("nonsat", "minimax"):
+            raise ConfigError("--label-smoothing applies to the logistic losses (nonsat, minimax) only")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ConfigError("--label-smoothing must be in [0, 0.5)")
+        if self.nproc < 1:
+            raise ConfigError("--nproc must be at least 1")
+        if self.dist_backend not in ("auto", "gloo", "nccl"):
+            raise ConfigError(f"--dist-backend must be auto, gloo or nccl, got {self.dist_backend!r}")
+        if self.arch == "dcgan":
+            if self.size != 64:
+                raise ConfigError("--arch dcgan is the paper's fixed 64x64 model: use --size 64")
+            if self.progressive or self.conditional:
+                raise ConfigError("--progressive and --conditional are for the texture generator, not --arch dcgan")
+            return self
         scale = 2 ** (len(self.g_widths) - 1)
+        if self.progressive:
+            if not 0 <= self.progressive_fade <= 1:
+                raise ConfigError("--progressive-fade must be in [0, 1]")
+            if self.progressive_start >= self.size or self.progressive_start < self.size // scale \
+                    or self.size % self.progressive_start or (self.size // self.progressive_start) & (self.size // self.progressive_start - 1):
+                raise ConfigError(f"--progressive-start must be --size / 2**k, at least size / scale = {self.size // scale} "
+                                  f"and below --size {self.size}, got {self.progressive_start}")
+        if self.conditional and self.class_channels < 1:
+            raise ConfigError("--class-channels must be at least 1")
         if self.size < 16 or self.size % scale:
             raise ConfigError(f"--size must be a multiple of the generator scale {scale} and at least 16, got {self.size}")
         return self

@@ -201,6 +201,54 @@ class CropSampler:
         return torch.stack([self.crop() for _ in range(n)])
 
 
+@dataclass
+class ClassExemplars:
+    """A folder of sub-folders, one texture class each (for conditional training)."""
+    classes: list[str]
+    sets: list[Exemplars]
+    channels: list[str]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{c}/{n}" for c, ex in zip(self.classes, self.sets) for n in ex.names]
+
+
+def load_class_exemplars(path: str | Path) -> ClassExemplars:
+    """DATA/<class>/... : every sub-folder that holds images is one class (what load_exemplars
+    accepts: images or material maps); classes are sorted by folder name and must share maps."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise DataError(f"--conditional needs a folder of class sub-folders, got {p}")
+    subs = sorted(d for d in p.iterdir() if d.is_dir()
+                  and any(f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir()))
+    if len(subs) < 2:
+        raise DataError(f"--conditional: {p} has {len(subs)} sub-folder(s) with images; "
+                        "a conditional run needs at least 2 classes, one sub-folder each")
+    sets = [load_exemplars(d) for d in subs]
+    channel_sets = {tuple(ex.channels) for ex in sets}
+    if len(channel_sets) > 1:
+        raise DataError(f"{p}: classes have different map sets {sorted(channel_sets)}; give every class the same maps")
+    notices = [f"{d.name}: {n}" for d, ex in zip(subs, sets) for n in ex.notices]
+    return ClassExemplars([d.name for d in subs], sets, list(sets[0].channels), notices)
+
+
+class ClassCropSampler:
+    """Crops with class ids: each sample's class is drawn uniformly, then a crop of that class."""
+
+    def __init__(self, data: ClassExemplars, size: int, device: torch.device, wrap: bool = True,
+                 flip_rot: bool = False, generator: torch.Generator | None = None):
+        self.generator = generator or torch.Generator()
+        self.samplers = [CropSampler(ex, size, device, wrap, flip_rot, self.generator) for ex in data.sets]
+        self.device = device
+
+    def batch(self, n: int, classes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if classes is None:
+            classes = torch.randint(len(self.samplers), (n,), generator=self.generator)
+        x = torch.stack([self.samplers[int(c)].crop() for c in classes])
+        return x, classes.to(self.device)
+
+
 def augment(x: torch.Tensor, translate: bool, jitter: float, color_channels: int,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """Differentiable augmentation applied alike to real and fake (DiffAugment-style),

@@ -73,14 +73,39 @@ def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Te
 
 
 def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Gulrajani et al. 2017: (||grad D(x_hat)|| - 1)^2 on random interpolates."""
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real)
+                     generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """Gulrajani et al. 2017: (||grad D(x_hat)|| - 1)^2 on random interpolates.
+
+    D(x_hat) may be a logit map; its sum is differentiated, so the gradient is that of
+    the summed critic value (for a 1x1 map this is exactly the paper's penalty).
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator)
+    eps = eps.to(real)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
 
 
 def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
-    """Salimans et al. 2016: match the mean of D's intermediate features on real and fake."""
-    return (real_features.mean(0) - fake_features.mean(0)).pow(2).mean()
+    """Salimans et al. 2016: match the mean of D's intermediate features on real and fake.
+
+    Features are [B, C, h, w] maps of a translation-equivariant patch discriminator, so the
+    statistic matched is the per-channel mean over the batch *and* all positions (the
+    positions of a random crop carry no meaning); returns the mean over channels of the
+    squared difference of those means.
+    """
+    dims = [0] + list(range(2, real_features.ndim))
+    return (real_features.mean(dims) - fake_features.mean(dims)).pow(2).mean()
+
+
+def clip_weights(module: torch.nn.Module, bound: float) -> None:
+    """Arjovsky et al. 2017: clamp every critic parameter to [-bound, bound] after each step."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-bound, bound)
+
+
+# Losses whose critic output is unbounded (no sigmoid): R1 and label smoothing do not apply.
+WASSERSTEIN = ("wgan", "wgan-gp")
+LOGISTIC = ("nonsat", "minimax")

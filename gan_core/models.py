@@ -30,6 +30,11 @@ class GeneratorSpec:
     periodic_channels: int = 4
     out_channels: int = 3
     widths: tuple[int, ...] = (128, 128, 64, 32)  # one upsampling per step after the first
+    # Conditional generator (0 = unconditional): a learned class embedding of class_channels
+    # values, broadcast over the latent canvas and fed next to the latent (constant over the
+    # canvas, so tiling and the roll contract are unchanged). Not part of latent_channels.
+    num_classes: int = 0
+    class_channels: int = 0
 
     @property
     def latent_channels(self) -> int:
@@ -76,7 +81,10 @@ class TextureGenerator(nn.Module):
         super().__init__()
         self.spec = spec
         w = spec.widths
-        self.body = nn.ModuleList([conv_block(spec.latent_channels, w[0])])
+        cond = spec.class_channels if spec.num_classes else 0
+        self.body = nn.ModuleList([conv_block(spec.latent_channels + cond, w[0])])
+        if spec.num_classes:
+            self.class_embed = nn.Parameter(torch.randn(spec.num_classes, spec.class_channels))
         for cin, cout in zip(w[:-1], w[1:]):
             self.body.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv_block(cin, cout)))
         self.to_texture = wrap_conv(w[-1], spec.out_channels)
@@ -117,11 +125,37 @@ class TextureGenerator(nn.Module):
             parts.append(periodic_channels(self.snapped_wave_vectors(height, width), phase.to(dev), height, width))
         return torch.cat(parts, dim=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def class_input(self, classes: torch.Tensor | None, batch: int, height: int, width: int) -> torch.Tensor:
+        """[B, class_channels, h, w] from class ids [B] (int) or class weights [B, K] (float rows,
+        one-hot for one class; other rows blend classes). None means class 0."""
+        dev = self.class_embed.device
+        if classes is None:
+            classes = torch.zeros(batch, dtype=torch.long, device=dev)
+        if not classes.is_floating_point():
+            classes = F.one_hot(classes.long().to(dev), self.spec.num_classes)
+        emb = classes.to(self.class_embed) @ self.class_embed
+        return emb[:, :, None, None].expand(-1, -1, height, width)
+
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """z [B, latent_channels, h, w]; classes only for conditional models (see class_input)."""
         x = z
+        if self.spec.num_classes:
+            x = torch.cat([z, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
         for block in self.body:
             x = block(x)
         return torch.tanh(self.to_texture(x))
+
+    def stage_features(self, z: torch.Tensor, stages: int, classes: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Outputs of the first `stages` body blocks (block i works at latent size * 2**i);
+        progressive growing puts its own output heads on these."""
+        x = z
+        if self.spec.num_classes:
+            x = torch.cat([z, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
+        outs = []
+        for block in self.body[:stages]:
+            x = block(x)
+            outs.append(x)
+        return outs
 
 
 def periodic_channels(wave_vectors: torch.Tensor, phase: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -137,6 +171,8 @@ class DiscriminatorSpec:
     in_channels: int = 3
     widths: tuple[int, ...] = (64, 128, 256)
     minibatch_std: bool = False
+    spectral_norm: bool = True     # off for WGAN with weight clipping (the paper's critic)
+    num_classes: int = 0           # > 0: projection discriminator (Miyato & Koyama 2018)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -164,20 +200,30 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, spec: DiscriminatorSpec):
         super().__init__()
         self.spec = spec
+        norm = sn if spec.spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
         cin = spec.in_channels
         for cout in spec.widths:
-            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1, padding_mode="circular")), nn.LeakyReLU(0.2)]
+            layers += [norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1, padding_mode="circular")), nn.LeakyReLU(0.2)]
             cin = cout
         self.features = nn.Sequential(*layers)
         extra = 1 if spec.minibatch_std else 0
-        self.head = sn(nn.Conv2d(cin + extra, 1, 3, padding=1, padding_mode="circular"))
+        self.head = norm(nn.Conv2d(cin + extra, 1, 3, padding=1, padding_mode="circular"))
+        if spec.num_classes:
+            self.class_embed = norm(nn.Embedding(spec.num_classes, cin))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)
+        feat = h
         if self.spec.minibatch_std:
             h = minibatch_stddev(h)
-        return self.head(h)
+        out = self.head(h)
+        if self.spec.num_classes:
+            if classes is None:
+                raise ValueError("a conditional discriminator needs class ids")
+            # Projection: each position's logit gains <embed(y), features at that position>.
+            out = out + (self.class_embed(classes.long())[:, :, None, None] * feat).sum(1, keepdim=True)
+        return out
 
 
 def minibatch_stddev(h: torch.Tensor) -> torch.Tensor:

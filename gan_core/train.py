@@ -1,14 +1,19 @@
 """The training loop: exemplar -> run directory.
 
 Phases of one step, in order (names match the log columns):
-  D    discriminator on augmented real crops vs. detached fakes
-  R1   lazy R1 penalty on reals every `r1_every` steps (or WGAN-GP / clipping)
-  G    generator through the discriminator
+  D    discriminator on augmented real crops vs. detached fakes (n_critic times;
+       WGAN-GP adds its gradient penalty here, WGAN clips the critic's weights after it)
+  R1   lazy R1 penalty on reals every `r1_every` steps (logistic and hinge losses)
+  G    generator through the discriminator (+ feature matching)
   EMA  exponential moving average of G's weights (what gets sampled and exported)
+With several processes (see distributed.py) each phase averages its gradients over the
+ranks before the optimiser step; with --progressive the G and D phases run at the
+stage's resolution (see progressive.py).
 
-Run directory:
+Run directory (written by rank 0 only):
   config.json               the resolved configuration
   checkpoint.safetensors    G, EMA G, D, optimisers, RNG, step (atomic; `--resume` continues it)
+  progressive.safetensors   the progressive output heads (only with --progressive)
   log.csv                   one row per `log_every` steps
   loss.png                  loss curves
   samples/grid_STEP.png     EMA samples from fixed latents (compare across steps)
@@ -31,13 +36,20 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import __version__
-from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_optimizers, module_state, read_checkpoint, save_checkpoint
+from . import distributed as dist
+from . import progressive
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_write, load_optimizers, module_state, read_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .data import CropSampler, augment, color_channel_count, load_exemplars, to_uint8_image, warn
-from .losses import OBJECTIVES, feature_matching_loss, gradient_penalty, r1_penalty
+from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, load_class_exemplars, load_exemplars,
+                   to_uint8_image, warn)
+from .losses import LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty, r1_penalty
 from .models import DiscriminatorSpec, GeneratorSpec, PatchDiscriminator, TextureGenerator, update_ema
 
 LOG_FIELDS = ["step", "seconds", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "images_per_s"]
+
+# Config fields that fix the models' shapes: a --resume must keep them.
+SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
+                "minibatch_std", "conditional", "class_channels", "progressive", "dcgan_base")
 
 
 def pick_device(name: str) -> torch.device:
@@ -48,13 +60,22 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def build_models(cfg: TrainConfig, out_channels: int):
+def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0):
     if cfg.arch == "dcgan":
         from .dcgan import build_dcgan
         return build_dcgan(cfg, out_channels)
-    g_spec = GeneratorSpec(cfg.local_channels, cfg.global_channels, cfg.periodic_channels, out_channels, tuple(cfg.g_widths))
-    d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std)
+    g_spec = GeneratorSpec(cfg.local_channels, cfg.global_channels, cfg.periodic_channels, out_channels, tuple(cfg.g_widths),
+                           num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0)
+    d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes)
     return TextureGenerator(g_spec), PatchDiscriminator(d_spec)
+
+
+def make_optimizer(cfg: TrainConfig, params, which: str) -> torch.optim.Optimizer:
+    name, lr_g, lr_d, betas = cfg.resolved_optimizer()
+    lr = lr_g if which == "g" else lr_d
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 def ema_beta(step: int, cfg: TrainConfig) -> float:
@@ -88,6 +109,9 @@ class StopFlag:
             signal.signal(sig, old)
 
 
+STOP_REASONS = ["", "time", "terminated", "interrupted"]   # higher code wins when ranks disagree
+
+
 @dataclass
 class TrainResult:
     run: Path
@@ -96,84 +120,160 @@ class TrainResult:
     seconds: float
 
 
-def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
-    cfg.validate()
+def check_run_dir(cfg: TrainConfig) -> Path:
     run = Path(cfg.out)
     ckpt_path = run / CHECKPOINT_NAME
     if not cfg.resume and ckpt_path.exists():
         raise ConfigError(f"{run} already holds a training run; pass --resume to continue it or choose another --out")
     if cfg.resume and not ckpt_path.exists():
         raise ConfigError(f"--resume: no checkpoint in {run}")
+    return run
 
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    exemplars = load_exemplars(cfg.data)
-    for n in exemplars.notices:
-        warn(n)
+
+def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
+    """Train (or continue) the run in cfg.out. With cfg.nproc > 1 outside torchrun, spawns the
+    processes here and returns when they are done; under torchrun each process calls this."""
+    cfg.validate()
+    info = dist.env_info()
+    if cfg.nproc > 1 and not info.enabled:
+        check_run_dir(cfg)
+        if cfg.batch % cfg.nproc:
+            raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({cfg.nproc})")
+        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data)  # fail early, in one line
+        dist.spawn(cfg, show_progress)
+        _, saved = read_checkpoint(Path(cfg.out))
+        return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
+    try:
+        return _train(cfg, show_progress and info.is_main, info)
+    finally:
+        dist.teardown(info)
+
+
+def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainResult:
+    run = check_run_dir(cfg)
+    ckpt_path = run / CHECKPOINT_NAME
+    device = dist.setup(rank, cfg.dist_backend, pick_device(cfg.device))
+    if cfg.batch % rank.world:
+        raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({rank.world})")
+    batch = cfg.batch // rank.world     # this rank's share of the global batch
+    torch.manual_seed(cfg.seed)          # same on every rank: identical initial models
+
+    # --- data ------------------------------------------------------------------------------
+    if cfg.conditional:
+        exemplars = load_class_exemplars(cfg.data)
+        classes = exemplars.classes
+    else:
+        exemplars, classes = load_exemplars(cfg.data), None
+    if rank.is_main:
+        for n in exemplars.notices:
+            warn(n)
     channels = exemplars.channels
     n_color = color_channel_count(channels)
-    data_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    latent_rng = torch.Generator().manual_seed(cfg.seed + 2)
-    aug_rng = torch.Generator().manual_seed(cfg.seed + 3)
-    sampler = CropSampler(exemplars, cfg.size, device, cfg.wrap_crops, cfg.flip_rot, data_rng)
+    num_classes = len(classes) if classes else 0
+    seed = cfg.seed + 1000 * rank.rank   # per-rank data, latents and augmentation
+    data_rng = torch.Generator().manual_seed(seed + 1)
+    latent_rng = torch.Generator().manual_seed(seed + 2)
+    aug_rng = torch.Generator().manual_seed(seed + 3)
+    Sampler = ClassCropSampler if cfg.conditional else CropSampler
+    sampler = Sampler(exemplars, cfg.size, device, cfg.wrap_crops, cfg.flip_rot, data_rng)
 
-    G, D = build_models(cfg, len(channels))
+    # --- models and optimisers ----------------------------------------------------------------
+    G, D = build_models(cfg, len(channels), num_classes)
     G, D = G.to(device), D.to(device)
+    heads = progressive.ProgressiveHeads(G).to(device) if cfg.progressive else None
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    g_params = [{"params": list(G.parameters())}] + ([{"params": list(heads.parameters())}] if heads else [])
+    opt_g = make_optimizer(cfg, g_params, "g")
+    opt_d = make_optimizer(cfg, D.parameters(), "d")
     objective = OBJECTIVES[cfg.loss]
+    n_critic = cfg.resolved_n_critic()
     step, seconds_before = 0, 0.0
 
     if cfg.resume:
-        tensors, info = read_checkpoint(ckpt_path)
-        if info["channels"] != channels:
-            raise ConfigError(f"--resume: the run was trained on channels {info['channels']}, this data has {channels}")
-        saved = TrainConfig.from_dict(info["config"])
-        if (saved.arch, saved.g_widths, saved.d_widths, saved.local_channels) != (cfg.arch, cfg.g_widths, cfg.d_widths, cfg.local_channels):
-            raise ConfigError("--resume: model shape flags differ from the run's; keep arch/widths/channels as they were")
+        tensors, saved_info = read_checkpoint(ckpt_path)
+        if saved_info["channels"] != channels:
+            raise ConfigError(f"--resume: the run was trained on channels {saved_info['channels']}, this data has {channels}")
+        if saved_info.get("classes") != classes:
+            raise ConfigError(f"--resume: the run was trained on classes {saved_info.get('classes')}, this data has {classes}")
+        saved = TrainConfig.from_dict(saved_info["config"])
+        changed = [f for f in SHAPE_FIELDS if getattr(saved, f) != getattr(cfg, f)]
+        if changed:
+            raise ConfigError(f"--resume: model shape flags differ from the run's ({', '.join(changed)}); keep them as they were")
         G.load_state_dict(module_state(tensors, "G"))
         G_ema.load_state_dict(module_state(tensors, "G_ema"))
         D.load_state_dict(module_state(tensors, "D"))
-        load_optimizers(tensors, info, opt_g, opt_d)
-        for gen, key in ((data_rng, "data"), (latent_rng, "latent"), (aug_rng, "aug")):
-            gen.set_state(tensors[f"rng.{key}"])
-        torch.set_rng_state(tensors["rng.torch"])
-        step, seconds_before = info["step"], info["seconds"]
+        load_optimizers(tensors, saved_info, opt_g, opt_d)
+        if heads is not None:
+            heads.load_state_dict(read_checkpoint_heads(run / progressive.HEADS_NAME))
+        step, seconds_before = saved_info["step"], saved_info["seconds"]
+        if rank.is_main:   # rank 0 continues exactly; other ranks draw fresh streams for this step
+            for gen, key in ((data_rng, "data"), (latent_rng, "latent"), (aug_rng, "aug")):
+                gen.set_state(tensors[f"rng.{key}"])
+            torch.set_rng_state(tensors["rng.torch"])
+        else:
+            for gen, off in ((data_rng, 1), (latent_rng, 2), (aug_rng, 3)):
+                gen.manual_seed(seed + off + 7919 * step)
+    for module in (G, G_ema, D) + ((heads,) if heads else ()):
+        dist.broadcast_module(module, rank)
 
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "samples").mkdir(exist_ok=True)
-    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    if rank.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "samples").mkdir(exist_ok=True)
+        (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scale = G.scale
-    lh = lw = cfg.size // scale
+    lh = lw = cfg.size // G.scale
     fixed_z = G_ema.sample_latent(8, 2 * lh, 2 * lw, torch.Generator().manual_seed(cfg.seed + 4))
+    fixed_classes = torch.arange(8, device=device) % num_classes if num_classes else None
+    schedule = progressive.Schedule(cfg, G) if cfg.progressive else None
 
     def autocast():
         return torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp)
 
-    def fakes(batch):
-        return G(G.sample_latent(batch, lh, lw, latent_rng))
+    def real_batch(n):
+        """(crops, class ids or None)"""
+        if cfg.conditional:
+            return sampler.batch(n)
+        return sampler.batch(n), None
+
+    def random_classes(n):
+        return torch.randint(num_classes, (n,), generator=latent_rng).to(device) if num_classes else None
+
+    def fakes(n, cls, stage=None):
+        z = G.sample_latent(n, lh, lw, latent_rng)
+        if stage is not None:
+            return progressive.generate(G, heads, z, stage, cls)
+        return G(z, cls)
 
     def aug(x):
         return augment(x, cfg.translate, cfg.color_jitter, n_color, aug_rng)
 
     def checkpoint(stopped_by: str = ""):
+        if not rank.is_main:
+            return
         info = {"texgan_version": __version__, "step": step, "seconds": seconds_before + (time.time() - t_start),
                 "config": cfg.to_dict(), "channels": channels, "exemplars": exemplars.names,
                 "g_spec": G.spec.to_dict(), "d_spec": D.spec.to_dict(), "arch": cfg.arch,
-                "receptive_radius_cells": G.receptive_radius_cells(), "stopped_by": stopped_by}
+                "receptive_radius_cells": G.receptive_radius_cells(), "stopped_by": stopped_by,
+                "world_size": rank.world}
+        if classes:
+            info["classes"] = classes
         rng = {"data": data_rng.get_state(), "latent": latent_rng.get_state(), "aug": aug_rng.get_state(),
                "torch": torch.get_rng_state()}
+        if heads is not None:   # first, so a checkpoint never points at older heads
+            from safetensors.torch import save_file
+            state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
+            atomic_write(run / progressive.HEADS_NAME, lambda tmp: save_file(state, tmp))
         save_checkpoint(ckpt_path, G=G, G_ema=G_ema, D=D, opt_g=opt_g, opt_d=opt_d, rng=rng, info=info)
 
-    if cfg.resume:
-        drop_log_rows_after(run / "log.csv", step)  # rows logged after the last checkpoint are redone
-    log_file = (run / "log.csv").open("a", newline="")
-    log = csv.DictWriter(log_file, LOG_FIELDS)
-    if log_file.tell() == 0:
-        log.writeheader()
+    log_file = log = None
+    if rank.is_main:
+        if cfg.resume:
+            drop_log_rows_after(run / "log.csv", step)  # rows logged after the last checkpoint are redone
+        log_file = (run / "log.csv").open("a", newline="")
+        log = csv.DictWriter(log_file, LOG_FIELDS)
+        if log_file.tell() == 0:
+            log.writeheader()
 
     t_start = time.time()
     deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
@@ -182,87 +282,121 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     window_t, window_imgs = time.time(), 0
     with StopFlag() as stop:
         while step < cfg.steps:
-            if stop.reason:
-                stopped_by = stop.reason
-                break
-            if time.time() >= deadline:
-                stopped_by = "time"
-                break
             G.train(), D.train()
+            stage = schedule.at(step) if schedule else None
 
-            # --- D: real vs fake ---------------------------------------------------
-            for _ in range(cfg.n_critic):
-                real = sampler.batch(cfg.batch)
+            def at_stage(real):
+                return progressive.real_at(real, stage) if stage else real
+
+            # --- D: real vs fake (fakes carry the reals' classes) -----------------------------
+            D.requires_grad_(True)
+            for _ in range(n_critic):
+                real, real_cls = real_batch(batch)
+                real = at_stage(real)
                 with torch.no_grad(), autocast():
-                    fake = fakes(cfg.batch)
+                    fake = fakes(batch, real_cls, stage).float()
+                real_aug, fake_aug = aug(real), aug(fake)
                 with autocast():
-                    d_real, d_fake = D(aug(real)), D(aug(fake.float()))
-                    if cfg.loss in ("nonsat", "minimax") and cfg.label_smoothing > 0:
-                        loss_d = objective.d_loss(d_real.float(), d_fake.float(), 1.0 - cfg.label_smoothing)
+                    d_real, d_fake = D(real_aug, real_cls).float(), D(fake_aug, real_cls).float()
+                    if cfg.loss in LOGISTIC and cfg.label_smoothing > 0:
+                        loss_d = objective.d_loss(d_real, d_fake, 1.0 - cfg.label_smoothing)
                     else:
-                        loss_d = objective.d_loss(d_real.float(), d_fake.float())
+                        loss_d = objective.d_loss(d_real, d_fake)
                 penalty = torch.zeros((), device=device)
                 if cfg.loss == "wgan-gp":
-                    penalty = gradient_penalty(D, aug(real), aug(fake.float()), aug_rng)
+                    penalty = gradient_penalty(lambda x: D(x, real_cls), real_aug, fake_aug, aug_rng)
                 opt_d.zero_grad(set_to_none=True)
                 (loss_d + cfg.gp_weight * penalty).backward()
+                dist.average_gradients(D, rank)
                 opt_d.step()
                 if cfg.loss == "wgan":
-                    with torch.no_grad():
-                        for p in D.parameters():
-                            p.clamp_(-cfg.wgan_clip, cfg.wgan_clip)
+                    clip_weights(D, cfg.wgan_clip)
 
-            # --- R1: lazy regularisation on reals (not for the Wasserstein critics) -------
-            if cfg.r1_gamma > 0 and cfg.loss not in ("wgan", "wgan-gp") and step % cfg.r1_every == 0:
-                real_r1 = aug(sampler.batch(cfg.batch)).detach().requires_grad_(True)
-                penalty = r1_penalty(D(real_r1), real_r1)
+            # --- R1: lazy regularisation on reals (not for the Wasserstein critics) -------------
+            if cfg.r1_gamma > 0 and cfg.loss not in WASSERSTEIN and step % cfg.r1_every == 0:
+                real_r1, cls_r1 = real_batch(batch)
+                real_r1 = aug(at_stage(real_r1)).detach().requires_grad_(True)
+                penalty = r1_penalty(D(real_r1, cls_r1), real_r1)
                 opt_d.zero_grad(set_to_none=True)
                 (penalty * (cfg.r1_gamma / 2) * cfg.r1_every).backward()
+                dist.average_gradients(D, rank)
                 opt_d.step()
 
-            # --- G: fool D -----------------------------------------------------------
+            # --- G: fool D ---------------------------------------------------------------------
+            D.requires_grad_(False)
+            fake_cls = random_classes(batch)
             with autocast():
-                fake = fakes(cfg.batch)
-                fake_aug = aug(fake.float())
-                loss_g = objective.g_loss(D(fake_aug).float())
+                fake_aug = aug(fakes(batch, fake_cls, stage).float())
+                loss_g = objective.g_loss(D(fake_aug, fake_cls).float())
                 if cfg.feature_matching > 0:
                     with torch.no_grad():
-                        real_feat = D.features(aug(real)).float()
+                        real_feat = D.features(real_aug).float()
                     loss_g = loss_g + cfg.feature_matching * feature_matching_loss(real_feat, D.features(fake_aug).float())
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
+            dist.average_gradients(G, rank)
+            if heads is not None:
+                dist.average_gradients(heads, rank)
             opt_g.step()
 
-            # --- EMA --------------------------------------------------------------------
+            # --- EMA ------------------------------------------------------------------------------
             update_ema(G_ema, G, ema_beta(step, cfg))
             step += 1
             window_imgs += cfg.batch
             bar.update(1)
 
-            if not all(math.isfinite(v) for v in (loss_d.item(), loss_g.item())):
+            # --- all ranks agree on stopping, divergence and the logged numbers -------------------
+            reason = stop.reason or ("time" if time.time() >= deadline else "")
+            flags = torch.tensor([STOP_REASONS.index(reason), 0.0, loss_d.item(), loss_g.item(), float(penalty.detach()),
+                                  d_real.mean().item(), d_fake.mean().item()], dtype=torch.float64)
+            finite = all(math.isfinite(v) for v in flags[2:4].tolist())
+            flags[1] = 0.0 if finite else 1.0
+            if rank.enabled:
+                flags[2:] = torch.nan_to_num(flags[2:], nan=0.0, posinf=0.0, neginf=0.0)
+                codes = flags[:1].clone()
+                dist.all_reduce_sum(flags, rank)
+                torch.distributed.all_reduce(codes, op=torch.distributed.ReduceOp.MAX)
+                flags[0] = codes[0]
+                flags[2:] /= rank.world
+            if flags[1] > 0:
                 checkpoint("diverged")
                 raise RuntimeError(f"training diverged at step {step} (loss is NaN/Inf); try a lower learning rate or another --loss")
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps):
                 now = time.time()
                 ips = window_imgs / max(now - window_t, 1e-9)
                 window_t, window_imgs = now, 0
+                v = flags.tolist()
                 row = {"step": step, "seconds": round(seconds_before + now - t_start, 2),
-                       "loss_d": round(loss_d.item(), 5), "loss_g": round(loss_g.item(), 5),
-                       "penalty": round(float(penalty.detach()), 5), "d_real": round(d_real.float().mean().item(), 4),
-                       "d_fake": round(d_fake.float().mean().item(), 4), "images_per_s": round(ips, 1)}
+                       "loss_d": round(v[2], 5), "loss_g": round(v[3], 5), "penalty": round(v[4], 5),
+                       "d_real": round(v[5], 4), "d_fake": round(v[6], 4), "images_per_s": round(ips, 1)}
                 log.writerow(row)
                 log_file.flush()
-                bar.set_postfix(D=f"{row['loss_d']:.3f}", G=f"{row['loss_g']:.3f}", img_s=f"{ips:.0f}")
-            if step % cfg.sample_every == 0:
-                save_previews(G_ema, fixed_z, run / "samples", step)
+                post = dict(D=f"{row['loss_d']:.3f}", G=f"{row['loss_g']:.3f}", img_s=f"{ips:.0f}")
+                if stage:
+                    post["res"] = f"{stage.size}" + (f" fade {stage.alpha:.2f}" if stage.fading else "")
+                bar.set_postfix(**post)
+            if rank.is_main and step % cfg.sample_every == 0:
+                save_previews(G_ema, fixed_z, run / "samples", step, fixed_classes)
             if step % cfg.checkpoint_every == 0:
                 checkpoint()
+            if flags[0] > 0:
+                stopped_by = STOP_REASONS[int(flags[0])]
+                break
         bar.close()
         checkpoint(stopped_by)
-        save_previews(G_ema, fixed_z, run / "samples", step)
-        log_file.close()
-        plot_losses(run / "log.csv", run / "loss.png")
+        if rank.is_main:
+            save_previews(G_ema, fixed_z, run / "samples", step, fixed_classes)
+            log_file.close()
+            plot_losses(run / "log.csv", run / "loss.png")
+    dist.barrier(rank)
     return TrainResult(run, step, stopped_by, seconds_before + time.time() - t_start)
+
+
+def read_checkpoint_heads(path: Path) -> dict:
+    from safetensors.torch import load_file
+    if not path.is_file():
+        raise CheckpointError(f"--resume --progressive: {path} is missing")
+    return load_file(str(path))
 
 
 def drop_log_rows_after(log_csv: Path, step: int) -> None:
@@ -277,9 +411,10 @@ def drop_log_rows_after(log_csv: Path, step: int) -> None:
 
 
 @torch.no_grad()
-def save_previews(G_ema, fixed_z: torch.Tensor, folder: Path, step: int) -> None:
-    """A 4x2 grid of EMA samples and one sample tiled 2x2 (a seam shows as a cross)."""
-    imgs = G_ema(fixed_z).float().cpu()
+def save_previews(G_ema, fixed_z: torch.Tensor, folder: Path, step: int, classes: torch.Tensor | None = None) -> None:
+    """A 4x2 grid of EMA samples and one sample tiled 2x2 (a seam shows as a cross);
+    for a conditional model the grid cycles through the classes."""
+    imgs = (G_ema(fixed_z, classes) if classes is not None else G_ema(fixed_z)).float().cpu()
     tiles = [to_uint8_image(im) for im in imgs]
     rows = [np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)]
     Image.fromarray(np.concatenate(rows, axis=0)).save(folder / f"grid_{step:06d}.png")

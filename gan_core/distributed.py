@@ -1,0 +1,139 @@
+"""Data-parallel training over several processes (one per GPU, or CPU processes with gloo).
+
+Launch either way:
+    texgan train DATA --out RUN --nproc 2                         # spawns 2 local processes
+    torchrun --nproc_per_node=2 -m texgan.cli train DATA --out RUN  # torchrun sets RANK/WORLD_SIZE
+    # several machines: the same command on every node, with a rendezvous point
+    torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \\
+             --rdzv_id=texgan1 -m texgan.cli train DATA --out RUN
+
+How the processes cooperate (the StyleGAN3 training-loop scheme):
+  * every rank builds the same models from the same seed; parameters and buffers are then
+    broadcast from rank 0, so all replicas start identical;
+  * after every backward pass each rank all-reduces (averages) the gradients of the module it
+    is training, so every optimiser step is the same on every rank and replicas stay identical;
+  * each rank draws its own data crops, latents and augmentations (seeds offset by rank);
+    `batch` is the global batch, split evenly over the ranks;
+  * rank 0 alone writes config, log, samples and checkpoints; the checkpoint holds plain
+    (unwrapped) module states, so any number of processes can `--resume` it.
+This is what torch's DistributedDataParallel wrapper does for one forward and one backward
+per step; the explicit reduce is used because a GAN step is not that shape (D is called on
+reals, fakes and interpolates before one backward, and R1 differentiates twice), which the
+wrapper rejects ("Expected to have finished reduction in the prior iteration").
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def env_info() -> DistInfo:
+    """Rank and world size as torchrun (or our spawner) set them; 1 process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", os.environ["RANK"])))
+
+
+def setup(info: DistInfo, backend: str, device: torch.device) -> torch.device:
+    """Join the process group (if world > 1); returns this rank's device."""
+    if not info.enabled:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    if backend == "auto":
+        backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend, rank=info.rank, world_size=info.world)
+    return device
+
+
+def teardown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
+    """Make every rank's copy equal to rank 0's (parameters and buffers)."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def average_gradients(module: torch.nn.Module, info: DistInfo) -> None:
+    """All-reduce the gradients of `module` in one flat buffer and divide by the world size.
+    Parameters without a gradient on this step take part with zeros, so ranks agree."""
+    if not info.enabled:
+        return
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        return
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= info.world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        g = flat[offset:offset + n].view_as(p)
+        if p.grad is None:
+            p.grad = g.clone()
+        else:
+            p.grad.copy_(g)
+        offset += n
+
+
+def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        dist.all_reduce(values)
+    return values
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, cfg, nproc: int, port: int, show_progress: bool) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from .train import train
+    train(cfg, show_progress=show_progress and rank == 0)
+
+
+def spawn(cfg, show_progress: bool) -> None:
+    """Run train(cfg) in cfg.nproc local processes (one node) and wait for them."""
+    import torch.multiprocessing as mp
+    port = free_port()
+    try:
+        mp.spawn(_worker, args=(cfg, cfg.nproc, port, show_progress), nprocs=cfg.nproc, join=True)
+    except mp.ProcessRaisedException as e:
+        lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+        raise RuntimeError(f"a training process failed: {lines[-1] if lines else e}") from None
