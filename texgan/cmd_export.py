@@ -184,8 +184,8 @@ def cmd_generate(args) -> int:
     bar = None
     if show:
         from tqdm import tqdm
-        bar = tqdm(total=args.count, unit="texture", desc="texgan generate", leave=False,
-                   bar_format="{l_bar}{bar}| {n:.2f}/{total} [{elapsed}<{remaining}]")
+        bar = tqdm(total=args.count, desc=f"texgan generate {width}x{height} x{args.count}", leave=False,
+                   bar_format="{l_bar}{bar}| [{elapsed}<{remaining}]", file=sys.stderr)
     t0 = time.time()
     written = []
     try:
@@ -194,8 +194,7 @@ def cmd_generate(args) -> int:
             with AtomicFiles(targets.values(), force=args.force) as files:
                 def progress(f, k=k):
                     if bar is not None:
-                        bar.n = k + f
-                        bar.refresh()
+                        bar.update(k + f - bar.n)  # tqdm throttles the redraws
                 result = model.generate(height, width, seed=seed, count=1, tile=args.tile, progress=progress,
                                         dtype=dtype, max_side=args.max_side)[0]
                 maps = split_maps(result, model.channels)

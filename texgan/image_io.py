@@ -46,14 +46,19 @@ def _to_codes(block: np.ndarray, bits: int) -> np.ndarray:
     return codes.astype(">u1" if bits == 8 else ">u2", copy=False)
 
 
-def write_png(path, image: np.ndarray, bits: int = 8, srgb: bool = False, level: int = 6,
+def write_png(path, image: np.ndarray, bits: int = 8, srgb: bool = False, level: int | None = None,
               block_rows: int = 256) -> None:
-    """image HxW (grey) or HxWx3 (RGB): float in [0, 1] or uint8/uint16 codes."""
+    """image HxW (grey) or HxWx3 (RGB): float in [0, 1] or uint8/uint16 codes.
+
+    level: zlib level; default 6, or 1 above 4096^2 pixels (several times faster, files ~10% larger).
+    """
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"PNG needs HxW or HxWx3 pixels, got {tuple(image.shape)}")
     h, w = image.shape[:2]
+    if level is None:
+        level = 6 if h * w <= 4096 * 4096 else 1
     channels = 1 if image.ndim == 2 else 3
     bpp = channels * bits // 8
     header = struct.pack(">IIBBBBB", w, h, bits, 0 if channels == 1 else 2, 0, 0, 0)
