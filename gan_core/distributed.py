@@ -84,24 +84,33 @@ def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
 
 def average_gradients(module: torch.nn.Module, info: DistInfo) -> None:
     """All-reduce the gradients of `module` in one flat buffer and divide by the world size.
-    Parameters without a gradient on this step take part with zeros, so ranks agree."""
+    Only parameters that received a gradient take part (as in one process, where the
+    optimiser skips the others); every rank runs the same graph, so the sets agree."""
     if not info.enabled:
         return
-    params = [p for p in module.parameters() if p.requires_grad]
+    params = [p for p in module.parameters() if p.grad is not None]
     if not params:
         return
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    flat = torch.cat([p.grad.flatten() for p in params])
     dist.all_reduce(flat)
     flat /= info.world
     offset = 0
     for p in params:
         n = p.numel()
-        g = flat[offset:offset + n].view_as(p)
-        if p.grad is None:
-            p.grad = g.clone()
-        else:
-            p.grad.copy_(g)
+        p.grad.copy_(flat[offset:offset + n].view_as(p))
         offset += n
+
+
+def check_replicas(module: torch.nn.Module, info: DistInfo) -> None:
+    """Raise if the ranks' copies of `module` differ (they must stay bit-identical)."""
+    if not info.enabled:
+        return
+    total = torch.stack([p.detach().double().sum() for p in module.parameters()]).sum().cpu().view(1)
+    lo, hi = total.clone(), total.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    if lo.item() != hi.item():
+        raise RuntimeError(f"distributed replicas diverged (parameter sums {lo.item()} .. {hi.item()})")
 
 
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:

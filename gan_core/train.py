@@ -388,7 +388,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
             save_previews(G_ema, fixed_z, run / "samples", step, fixed_classes)
             log_file.close()
             plot_losses(run / "log.csv", run / "loss.png")
-    dist.barrier(rank)
+    for module in (G, D, G_ema):
+        dist.check_replicas(module, rank)
     return TrainResult(run, step, stopped_by, seconds_before + time.time() - t_start)
 
 

@@ -12,7 +12,7 @@ from gan_core.train import train
 def test_two_process_run_then_one_process_resume(tmp_path):
     run = tmp_path / "r"
     cfg = tiny_config(EXEMPLARS / "moss", run, steps=3, batch=4, nproc=2, checkpoint_every=100, sample_every=100)
-    result = train(cfg, show_progress=False)
+    result = train(cfg, show_progress=False)   # ends by checking that both ranks hold identical G, D, EMA
     assert result.step == 3 and result.stopped_by == "steps"
     files = sorted(p.name for p in run.iterdir())
     assert files.count("checkpoint.safetensors") == 1 and not any(f.endswith(".tmp") for f in files)
