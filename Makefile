@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/texgan demo --out demo
+	$(BIN)/texgan demo --out demo --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -1,6 +1,7 @@
 """`texgan demo`: the whole flow on the built-in exemplar, on a CPU-friendly budget.
 
-exemplar -> run (train) -> texture 1024^2 + 2x2 tiled preview -> quality report
+exemplar -> run (train) -> model.onnx (export) -> 1024^2 maps + 2x2 tiled preview (generate)
+         -> quality report (eval) -> a .blend with the material on an object (Blender extension code)
 """
 from __future__ import annotations
 
@@ -16,35 +17,70 @@ import gan_core
 DEFAULT_EXEMPLAR = Path(gan_core.__file__).parent / "exemplars" / "bricks"
 
 
+def _cli(*args: str) -> None:
+    from .cli import main
+    code = main([str(a) for a in args])
+    if code:
+        raise RuntimeError(f"texgan {args[0]} failed (exit {code})")
+
+
 def run_demo(out: Path, minutes: float = 6.0, device: str = "auto", force: bool = False) -> int:
     from gan_core.config import TrainConfig
-    from gan_core.data import to_uint8_image
-    from gan_core.sample import generate, load_generator
     from gan_core.train import train
 
     from .cmd_train import evaluate_source
 
     run = out / "run"
-    if run.exists():
-        if not force:
-            raise ValueError(f"{out} already holds a demo; pass --force to start over or choose another --out")
-        shutil.rmtree(run)
+    ours = [p for p in _demo_outputs(out) if p.exists()]
+    if ours and not force:
+        raise ValueError(f"{out} already holds a demo; pass --force to start over or choose another --out")
+    for p in ours:  # only what a demo writes: never anything else in that folder
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"texgan demo: training on the built-in exemplar {DEFAULT_EXEMPLAR.name} for {minutes:g} min")
-    cfg = TrainConfig(data=str(DEFAULT_EXEMPLAR), out=str(run), max_minutes=minutes, steps=100_000, device=device)
+
+    print(f"texgan demo: 1/5 training on the built-in exemplar '{DEFAULT_EXEMPLAR.name}' for {minutes:g} min")
+    cfg = TrainConfig(data=str(DEFAULT_EXEMPLAR), out=str(run), max_minutes=minutes, steps=1_000_000, device=device)
     result = train(cfg)
 
-    G, _ = load_generator(run)
-    texture = generate(G, 1024, 1024, count=1, seed=0)[0]
-    Image.fromarray(to_uint8_image(texture)).save(out / "texture.png")
-    Image.fromarray(np.tile(to_uint8_image(texture[:, ::2, ::2]), (2, 2, 1))).save(out / "texture_tiled_2x2.png")
-    report = evaluate_source(str(run), str(DEFAULT_EXEMPLAR))
+    print("texgan demo: 2/5 exporting the EMA generator to ONNX (checked before it is written)")
+    model = out / "model.onnx"
+    _cli("export", run, "--out", model, "--name", "demo-bricks")
+
+    print("texgan demo: 3/5 generating a 1024x1024 material with ONNX Runtime")
+    _cli("generate", model, "--out", out / "texture.png", "--size", 1024, "--seed", 0, "--device", device)
+    base = np.asarray(Image.open(out / "texture_basecolor.png").convert("RGB"))
+    Image.fromarray(np.tile(base[::2, ::2], (2, 2, 1))).save(out / "texture_tiled_2x2.png")
+
+    print("texgan demo: 4/5 measuring quality against the exemplar")
+    report = evaluate_source(str(model), str(DEFAULT_EXEMPLAR))
     (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\ntexgan demo: trained {result.step} steps in {result.seconds / 60:.1f} min")
-    print(f"  run directory      {run}/  (checkpoint, log.csv, loss.png, samples/)")
-    print(f"  1024x1024 texture  {out / 'texture.png'}")
-    print(f"  2x2 tiled preview  {out / 'texture_tiled_2x2.png'}  (a seam would show as a cross)")
-    print(f"  quality report     {out / 'eval.json'}  SWD ratio to floor {report['swd_ratio']:.2f}, "
+    blend = out / "texgan_demo.blend"
+    blend_note = _write_blend(blend, model)
+
+    print(f"\ntexgan demo: trained {result.step} steps in {result.seconds / 60:.1f} min. Everything is in {out}/:")
+    print(f"  run/                  checkpoint, log.csv, loss.png, samples/ (grids and 2x2 tiled previews)")
+    print(f"  model.onnx            self-describing generator: texgan inspect {model}")
+    print(f"  texture_*.png         1024x1024 base colour, height, roughness and normal maps")
+    print(f"  texture_tiled_2x2.png the base colour tiled 2x2 at half size: a seam would show as a cross")
+    print(f"  eval.json             SWD ratio to the real-vs-real floor {report['swd_ratio']:.2f}, "
           f"seam ratio {report['seam_ratio']:.2f}")
+    print(f"  {blend.name:<21} {blend_note}")
     return 0
+
+
+def _demo_outputs(out: Path) -> list[Path]:
+    names = ["run", "model.onnx", "eval.json", "texgan_demo.blend", "texture_tiled_2x2.png"]
+    maps = [f"texture_{m}.png" for m in ("basecolor", "height", "roughness", "normal")]
+    return [out / n for n in names + maps]
+
+
+def _write_blend(blend: Path, model: Path) -> str:
+    print("texgan demo: 5/5 writing a .blend whose material uses the texture")
+    try:
+        import bpy  # noqa: F401  (the Blender-as-a-module wheel, Python 3.11 only)
+    except ImportError:
+        return "skipped: the bpy module is not installed (pip install 'texgan[blender]' on Python 3.11)"
+    from addon.operators import write_textured_blend
+    summary = write_textured_blend(blend, model_path=model, width=1024, height=1024, seed=0, name="texgan demo")
+    return f"a sphere on a floor with the material (open it in Blender 4.2+; painted on {summary.get('device', 'CPU')})"
