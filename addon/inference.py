@@ -6,7 +6,9 @@ Blender's Python as it is.
 
 Model contract (see docs/onnx-format.md): input `latent` float32 [batch, latent_channels,
 h, w] (latent cells), output `texture` float32 [batch, C, h*scale, w*scale] in [0, 1];
-everything else is in the model's `texgan.*` metadata_props.
+everything else is in the model's `texgan.*` metadata_props. Conditional models (metadata
+`classes`) take a second input `class_weights` float32 [batch, K]: one row of class weights
+per texture (one-hot for one class, other non-negative rows blend classes).
 
 Latent recipe ("texgan-latent/1"), machine-independent and stable across numpy versions
 because it only uses the PCG64 bit stream and SeedSequence hashing (both frozen by numpy's
@@ -58,6 +60,7 @@ MAX_SIDE = 16384           # default largest side accepted by generate()
 # the default generator (1024 px tiles: ~1.8 GB) at ~15% more halo compute; GPUs take bigger tiles.
 DEFAULT_TILE = {"CPU": 512, "CUDA": 1024}
 INPUT_NAME, OUTPUT_NAME = "latent", "texture"
+CLASS_INPUT_NAME = "class_weights"  # second input of conditional models
 
 
 class ModelError(ValueError):
@@ -73,9 +76,9 @@ class Cancelled(Exception):
 # ----------------------------------------------------------------------------------------
 
 KEY_ORDER = ("schema_version", "name", "channels", "maps", "scale", "value_range", "tileable", "latent",
-             "receptive_radius_cells", "input", "output", "precision", "training", "version",
+             "receptive_radius_cells", "input", "classes", "class_input", "output", "precision", "training", "version",
              "exporter_version", "weights_sha256")
-JSON_KEYS = ("latent", "channels", "maps", "value_range", "training")
+JSON_KEYS = ("latent", "channels", "maps", "value_range", "training", "classes")
 INT_KEYS = ("schema_version", "scale", "receptive_radius_cells")
 
 
@@ -116,6 +119,14 @@ def parse_metadata(props: dict[str, str], where: str = "model") -> dict:
         raise ModelError(f"{where} has inconsistent texgan latent metadata")
     if lat.get("sampling", LATENT_RECIPE) != LATENT_RECIPE:
         raise ModelError(f"{where} needs latent recipe {lat.get('sampling')!r}; this texgan knows {LATENT_RECIPE}")
+    if "classes" in out or "class_input" in out:
+        classes = out.get("classes")
+        if (not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes)
+                or len(set(classes)) != len(classes)):
+            raise ModelError(f"{where} has unreadable texgan metadata (classes: a list of distinct names expected)")
+        if out.get("class_input") != CLASS_INPUT_NAME:
+            raise ModelError(f"{where} has classes but its class input is {out.get('class_input')!r}, "
+                             f"not {CLASS_INPUT_NAME!r}")
     out.setdefault("maps", map_layout(out["channels"]))
     order = {k: i for i, k in enumerate(KEY_ORDER)}
     return dict(sorted(out.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
@@ -158,7 +169,16 @@ def _signature(session) -> dict:
 
 def _check_signature(session, meta: dict, where: str) -> None:
     ins, outs = session.get_inputs(), session.get_outputs()
-    if len(ins) != 1 or ins[0].name != INPUT_NAME or len(outs) != 1 or outs[0].name != OUTPUT_NAME:
+    classes = meta.get("classes") or []
+    if classes:
+        names = [a.name for a in ins]
+        if names != [INPUT_NAME, CLASS_INPUT_NAME] or len(outs) != 1 or outs[0].name != OUTPUT_NAME:
+            raise ModelError(f"{where}: a conditional model needs inputs '{INPUT_NAME}', '{CLASS_INPUT_NAME}' "
+                             f"and one output '{OUTPUT_NAME}'")
+        k = ins[1].shape[1] if len(ins[1].shape) == 2 else None
+        if isinstance(k, int) and k != len(classes):
+            raise ModelError(f"{where}: {CLASS_INPUT_NAME} has {k} columns, metadata lists {len(classes)} classes")
+    elif len(ins) != 1 or ins[0].name != INPUT_NAME or len(outs) != 1 or outs[0].name != OUTPUT_NAME:
         raise ModelError(f"{where}: expected one input '{INPUT_NAME}' and one output '{OUTPUT_NAME}'")
     c = ins[0].shape[1]
     if isinstance(c, int) and c != meta["latent"]["channels"]:
@@ -178,6 +198,68 @@ def read_metadata(path, with_signature: bool = False) -> dict:
     if with_signature:
         meta["signature"] = _signature(session)
     return meta
+
+
+# ----------------------------------------------------------------------------------------
+# Classes of conditional models
+# ----------------------------------------------------------------------------------------
+
+def class_weights(classes, choice) -> np.ndarray:
+    """One row of class weights float32 [K] for a conditional model with class names `classes`.
+
+    choice: a class name, an index (int or a string of digits), a mapping {name or index: weight},
+    a string "name:w,name:w" (e.g. "bricks:0.5,moss:0.5"), or a sequence of K weights. Weights must
+    be >= 0 with a positive sum; they are scaled to sum to 1. Raises ValueError (one line) that
+    lists the classes when the choice names none of them, or when choice is None.
+    """
+    classes = list(classes or [])
+    listing = ", ".join(f"{i}={c}" for i, c in enumerate(classes))
+    if not classes:
+        raise ValueError("this model is not conditional: it has no classes to choose from")
+    K = len(classes)
+
+    def index_of(key) -> int:
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            i = int(key)
+        elif isinstance(key, str) and key.strip() in classes:
+            return classes.index(key.strip())
+        elif isinstance(key, str) and key.strip().isdigit():
+            i = int(key.strip())
+        else:
+            raise ValueError(f"unknown class {key!r}; the model's classes are {listing}")
+        if not 0 <= i < K:
+            raise ValueError(f"class index {i} is out of range; the model's classes are {listing}")
+        return i
+
+    if choice is None:
+        raise ValueError(f"this model is conditional: choose a class ({listing})")
+    row = np.zeros(K, dtype=np.float64)
+    if isinstance(choice, str) and ":" in choice and choice.strip() not in classes:
+        pairs = {}
+        for part in choice.split(","):
+            key, sep, value = part.rpartition(":")
+            if not sep or not key.strip():
+                raise ValueError(f"class blend {choice!r} should look like name:weight,name:weight")
+            try:
+                pairs[key] = float(value)
+            except ValueError:
+                raise ValueError(f"class weight {value!r} in {choice!r} is not a number") from None
+        choice = pairs
+    if isinstance(choice, dict):
+        for key, value in choice.items():
+            row[index_of(key)] += float(value)
+    elif isinstance(choice, (str, int, np.integer)) and not isinstance(choice, bool):
+        row[index_of(choice)] = 1.0
+    else:
+        try:
+            row = np.asarray(choice, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"cannot read class weights from {choice!r}") from None
+        if row.size != K:
+            raise ValueError(f"class weights need {K} values (one per class: {listing}), got {row.size}")
+    if not np.all(np.isfinite(row)) or (row < 0).any() or row.sum() <= 0:
+        raise ValueError(f"class weights must be >= 0 with a positive sum; the model's classes are {listing}")
+    return (row / row.sum()).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -385,14 +467,32 @@ class TextureModel:
         self.radius: int = int(self.metadata["receptive_radius_cells"])
         self.latent_channels: int = int(self.metadata["latent"]["channels"])
         self.name: str = self.metadata.get("name", os.path.splitext(os.path.basename(self.path))[0])
+        self.classes: list[str] = list(self.metadata.get("classes") or [])  # empty: unconditional
 
     def __repr__(self) -> str:
         return f"TextureModel({self.name!r}, {len(self.channels)} channels, scale {self.scale}, on {self.device})"
 
-    def run_latent(self, z: np.ndarray) -> np.ndarray:
-        """Raw model call: latent [B, C, h, w] float32 -> [B, out_C, h*scale, w*scale] in [0, 1]."""
+    def class_weights(self, choice) -> np.ndarray | None:
+        """The class weight row [K] for `choice` (see class_weights()); None for unconditional models,
+        which refuse any choice other than None."""
+        if not self.classes:
+            if choice is not None:
+                raise ValueError(f"model '{self.name}' is not conditional: it has no classes to choose from")
+            return None
+        return class_weights(self.classes, choice)
+
+    def run_latent(self, z: np.ndarray, class_row: np.ndarray | None = None) -> np.ndarray:
+        """Raw model call: latent [B, C, h, w] float32 -> [B, out_C, h*scale, w*scale] in [0, 1].
+        Conditional models also need class_row: weights [K] (the same for every batch entry) or [B, K]."""
         z = np.ascontiguousarray(z, dtype=np.float32)
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: z})[0]
+        feeds = {INPUT_NAME: z}
+        if self.classes:
+            if class_row is None:
+                raise ValueError(f"model '{self.name}' is conditional: run_latent needs class weights")
+            row = np.asarray(class_row, dtype=np.float32)
+            feeds[CLASS_INPUT_NAME] = np.ascontiguousarray(
+                np.broadcast_to(row, (z.shape[0], len(self.classes))) if row.ndim == 1 else row)
+        return self.session.run([OUTPUT_NAME], feeds)[0]
 
     def check_size(self, height, width, max_side: int = MAX_SIDE) -> tuple[int, int]:
         for name, v in (("height", height), ("width", width)):
@@ -406,8 +506,11 @@ class TextureModel:
 
     def generate(self, height: int, width: int, seed: int = 0, count: int = 1, tile: int | None = None,
                  progress: Callable[[float], None] | None = None, cancel: Callable[[], bool] | None = None,
-                 dtype=np.float32, max_side: int = MAX_SIDE) -> np.ndarray:
+                 dtype=np.float32, max_side: int = MAX_SIDE, class_weights=None) -> np.ndarray:
         """`count` textures [count, C, height, width] in [0, 1]; texture i uses seed + i.
+
+        class_weights: conditional models only (required there): a class name, an index, a
+        {name: weight} dict, "a:0.5,b:0.5", or K weights; every tile and texture uses that row.
 
         dtype: float32 (default), float16, or uint8 / uint16 (values rounded to 0..255 / 0..65535),
         which keeps 16384^2 results small. The array is a view of channel-last memory
@@ -418,6 +521,7 @@ class TextureModel:
         raises Cancelled when it returns True.
         """
         H, W = self.check_size(height, width, max_side)
+        class_row = self.class_weights(class_weights)
         seed = check_seed(seed)
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count must be a whole number >= 1, got {count!r}")
@@ -445,7 +549,7 @@ class TextureModel:
                 check_cancel()
                 n = min(per_run, count - i0)
                 z = np.concatenate([sample_latent(self.metadata, seed + i, lh, lw) for i in range(i0, i0 + n)])
-                y = self.run_latent(z)
+                y = self.run_latent(z, class_row)
                 for j in range(n):
                     img = y[j]
                     if ty is not None:
@@ -472,7 +576,7 @@ class TextureModel:
                     sx0, sx1 = (ox, ox1) if tx is None else (int(tx[0][ox:ox1].min()), int(tx[0][ox:ox1].max()) + 1)
                     cy0, cy1 = sy0 // s - r, -(-sy1 // s) + r
                     cx0, cx1 = sx0 // s - r, -(-sx1 // s) + r
-                    y = self.run_latent(sampler.window(cy0, cy1, cx0, cx1))[0]
+                    y = self.run_latent(sampler.window(cy0, cy1, cx0, cx1), class_row)[0]
                     py0, px0 = cy0 * s, cx0 * s  # source pixel (unwrapped) at y[:, 0, 0]
                     if ty is None:
                         y = y[:, sy0 - py0:sy1 - py0]

@@ -39,6 +39,28 @@ class Target:
     seed: int
 
 
+_CLASSES: dict = {}  # (real path, size, mtime) -> class names from the model's metadata
+
+
+def model_classes(path: str) -> list:
+    """The class names of a conditional model (metadata `classes`); [] for unconditional or unreadable files."""
+    if not path:
+        return []
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return []
+    key = (real, st.st_size, st.st_mtime_ns)
+    if key not in _CLASSES:
+        from . import inference
+        try:
+            _CLASSES[key] = list(inference.read_metadata(real).get("classes") or [])
+        except Exception:  # noqa: BLE001 - the library reports unusable files
+            _CLASSES[key] = []
+    return _CLASSES[key]
+
+
 def running_job():
     job = STATE["job"]
     return job if job is not None and not job.done.is_set() else None
@@ -102,6 +124,8 @@ class TEXGAN_OT_generate(bpy.types.Operator):
     coordinates: EnumProperty(name="Coordinates", default='UV', items=COORD_ITEMS)
     bump_strength: FloatProperty(name="Bump Strength", default=0.5, min=0.0, max=1.0)
     tile: IntProperty(name="Tile", default=0, min=0, description="Tile side in pixels for large textures (0: automatic)")
+    class_name: StringProperty(name="Class", description="Conditional models: a class name or index, or a blend "
+                               "such as 'bricks:0.5,moss:0.5' (empty: the first class)")
 
     @classmethod
     def poll(cls, context):
@@ -178,11 +202,25 @@ class TEXGAN_OT_generate(bpy.types.Operator):
         s = settings(context)
         info = resolve_model(self.model, s["folders"])
         targets = self._plan(context, info)
+        self._class = self._resolve_class(info)
         device = worker.DEVICES[s["device"] if self.device == 'PREFERENCES' else self.device]
         tasks = [worker.Task(seed, self.height, self.width) for seed in dict.fromkeys(t.seed for t in targets)]
         job = worker.Job(info.path, tasks, device=device, cuda_lib_dir=s["cuda_lib_dir"] or None,
-                         tile=self.tile or None)
+                         tile=self.tile or None, class_weights=self._class)
         return info, targets, job
+
+    def _resolve_class(self, info) -> str | None:
+        """The class for a conditional model (class_name, else its first class); None for unconditional ones."""
+        from . import inference
+        classes = model_classes(info.path)
+        choice = self.class_name.strip()
+        if not classes:
+            if choice:
+                raise PlanError(f"model '{info.name}' is not conditional: it has no class '{choice}'")
+            return None
+        choice = choice or classes[0]
+        inference.class_weights(classes, choice)  # ValueError (one line, lists the classes) if unknown
+        return choice
 
     # ---------------------------------------------------------------- applying (main thread only)
 
@@ -219,7 +257,8 @@ class TEXGAN_OT_generate(bpy.types.Operator):
                                  info={"model": info.name, "seed": t.seed}, bump_strength=self.bump_strength,
                                  coordinates=self.coordinates)
                 material["texgan"] = {"model": info.path, "model_name": info.name, "seed": t.seed,
-                                      "width": self.width, "height": self.height, "scale": self.texture_scale}
+                                      "width": self.width, "height": self.height, "scale": self.texture_scale,
+                                      **({"class": job.class_weights} if job.class_weights is not None else {})}
                 done.append(material.name)
             except (nodes.MaterialError, ValueError, RuntimeError) as ex:
                 errors.append(worker.one_line(ex))
@@ -227,7 +266,8 @@ class TEXGAN_OT_generate(bpy.types.Operator):
             library.remember_thumbnail(info, next(iter(job.results.values()))["base_color"])
         device = job.device or "?"
         where = f"{len(done)} materials" if len(done) != 1 else f"'{done[0]}'" if done else "nothing"
-        line = f"texgan: {self.width}x{self.height} {info.name} into {where} on {device} in {job.seconds:.2f} s"
+        label = info.name if job.class_weights is None else f"{info.name} ({job.class_weights})"
+        line = f"texgan: {self.width}x{self.height} {label} into {where} on {device} in {job.seconds:.2f} s"
         if device != "CUDA" and job.fallback_reason and job.device_request != "cpu":
             line += f" (GPU not used: {job.fallback_reason})"
         if errors:

@@ -36,8 +36,22 @@ def model_items(self, context):
     return items
 
 
+_class_items_keepalive: list = []
+
+
+def class_items(self, context):
+    classes = operators.model_classes(self.model) if self.model else []
+    items = [(c, c, f"Class {i} of the model", i) for i, c in enumerate(classes)]
+    if not items:
+        items = [("", "(no classes)", "This model has no classes", 0)]
+    _class_items_keepalive[:] = items
+    return items
+
+
 class TEXGAN_PG_settings(bpy.types.PropertyGroup):
     model: EnumProperty(name="Model", items=model_items, description="A texture model from the library")
+    class_name: EnumProperty(name="Class", items=class_items,
+                             description="Conditional models: which texture class to paint")
     width: IntProperty(name="Width", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
     height: IntProperty(name="Height", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
     seed: IntProperty(name="Seed", default=0, min=0)
@@ -88,6 +102,9 @@ def draw_texgan(layout, context):
             box.label(text=f"{info.scale or '?'} px per latent cell" + ("  (built-in)" if info.builtin else ""))
             if info.description:
                 box.label(text=info.description[:80])
+            classes = operators.model_classes(info.path)
+            if classes:
+                box.prop(props, "class_name")
         else:
             box.label(text=info.error[:100], icon='ERROR')
 
@@ -118,6 +135,7 @@ def draw_texgan(layout, context):
     else:
         op = layout.operator("texgan.generate", text="Generate", icon='SHADING_TEXTURE')
         op.model = props.model
+        op.class_name = props.class_name if info is not None and operators.model_classes(info.path) else ""
         op.width, op.height, op.seed = props.width, props.height, props.seed
         op.texture_scale = props.texture_scale
         op.target = props.target
@@ -182,3 +200,4 @@ def unregister():
         bpy.utils.previews.remove(_previews)
         _previews = None
     _items_keepalive.clear()
+    _class_items_keepalive.clear()

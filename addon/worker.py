@@ -89,8 +89,9 @@ class Job:
     """Generate maps for each task's seed with one model. Thread-safe to poll; cancel() any time."""
 
     def __init__(self, model_path: str, tasks: list, device: str = "auto", cuda_lib_dir: str | None = None,
-                 tile: int | None = None, threads: int | None = None):
+                 tile: int | None = None, threads: int | None = None, class_weights=None):
         self.model_path = model_path
+        self.class_weights = class_weights  # conditional models: class name, index, blend or weights
         self.tasks = list(tasks)
         self.device_request = device
         self.cuda_lib_dir = cuda_lib_dir
@@ -147,7 +148,8 @@ class Job:
                     self.progress = min(1.0, (i + float(fraction)) / n)
 
                 out = model.generate(task.height, task.width, seed=task.seed, count=1, tile=self.tile,
-                                     progress=progress, cancel=self._cancel.is_set)
+                                     progress=progress, cancel=self._cancel.is_set,
+                                     **({"class_weights": self.class_weights} if self.class_weights is not None else {}))
                 self.raw[task.seed] = out[0]
                 self.results[task.seed] = split_maps(out[0], self.channels)
                 self.progress = (i + 1) / n

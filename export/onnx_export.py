@@ -15,6 +15,11 @@ The graph maps `latent` [batch, latent_channels, height, width] to `texture`
 the graph). --fp16 stores weights and computes in float16 but keeps float32 inputs and
 outputs, so consumers feed the same latent either way.
 
+Conditional runs (g_spec.num_classes K > 0) export G(latent, class_weights): a second input
+`class_weights` float32 [batch, K] (one row per texture; one-hot picks a class, other rows
+blend them), with metadata `classes` (names in index order) and `class_input`. Unconditional
+exports are unchanged (one input, same bytes).
+
 Nothing is written until the model passes, in memory: onnx.checker (full check), ONNX
 Runtime vs PyTorch parity at several latent sizes (odd, non-square, batch > 1), the roll
 test (rolling the latent by k cells rolls the image by k*scale pixels) in ONNX Runtime, and
@@ -35,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from addon.inference import (INPUT_NAME, LATENT_RECIPE, OUTPUT_NAME, SCHEMA_VERSION, LatentSampler,
+from addon.inference import (CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, OUTPUT_NAME, SCHEMA_VERSION, LatentSampler,
                              parse_metadata)
 from addon.maps import map_layout
 
@@ -88,10 +93,18 @@ def _build_metadata(G, info: dict, name: str, precision: str, radius: int, sha: 
                 "seed": cfg.get("seed"), "seconds": round(float(info.get("seconds", 0.0)), 1),
                 "arch": info.get("arch", "texture"), "g_widths": list(spec.widths)}
     channels = list(info["channels"])
+    cond = {}
+    if getattr(spec, "num_classes", 0):
+        classes = [str(c) for c in info.get("classes") or []]
+        if len(classes) != spec.num_classes:
+            raise ExportError(f"the checkpoint has {spec.num_classes} classes but names {len(classes)} "
+                              f"({', '.join(classes) or 'none'}); cannot describe the class input")
+        cond = {"classes": json.dumps(classes), "class_input": CLASS_INPUT_NAME}
     meta = {
         "schema_version": str(SCHEMA_VERSION),
         "name": name,
         "input": INPUT_NAME,
+        **cond,
         "output": OUTPUT_NAME,
         "latent": json.dumps(latent),
         "scale": str(G.scale),
@@ -112,6 +125,22 @@ def _build_metadata(G, info: dict, name: str, precision: str, radius: int, sha: 
 def _wrapper(G, fp16: bool):
     import torch
 
+    class ExportedConditional(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.G = copy.deepcopy(G).half() if fp16 else G
+
+        def forward(self, latent, class_weights):
+            x = latent.half() if fp16 else latent
+            c = class_weights.half() if fp16 else class_weights
+            y = self.G(x, c)
+            if fp16:
+                y = y.float()
+            return y * 0.5 + 0.5
+
+    if getattr(G.spec, "num_classes", 0):
+        return ExportedConditional().eval()
+
     class Exported(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -127,18 +156,23 @@ def _wrapper(G, fp16: bool):
     return Exported().eval()
 
 
-def _torch_export(module, latent_channels: int, opset: int) -> bytes:
+def _torch_export(module, latent_channels: int, opset: int, num_classes: int = 0) -> bytes:
     import torch
     buf = io.BytesIO()
-    example = torch.zeros(2, latent_channels, 6, 9)  # batch >= 2, non-square
+    example = (torch.zeros(2, latent_channels, 6, 9),)  # batch >= 2, non-square
+    names = [INPUT_NAME]
+    axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+            OUTPUT_NAME: {0: "batch", 2: "pixel_height", 3: "pixel_width"}}
+    if num_classes:
+        example += (torch.full((2, num_classes), 1.0 / num_classes),)
+        names.append(CLASS_INPUT_NAME)
+        axes[CLASS_INPUT_NAME] = {0: "batch"}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, (example,), buf, dynamo=False, opset_version=opset, do_constant_folding=True,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                              OUTPUT_NAME: {0: "batch", 2: "pixel_height", 3: "pixel_width"}})
+                module, example, buf, dynamo=False, opset_version=opset, do_constant_folding=True,
+                input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes)
     except Exception as e:
         raise ExportError(f"torch could not export the generator at opset {opset}: {str(e).splitlines()[0][:200]}") from None
     return buf.getvalue()
@@ -148,8 +182,15 @@ def _latent(meta: dict, seeds, h: int, w: int) -> np.ndarray:
     return np.concatenate([LatentSampler(meta, s, h, w).window(0, h, 0, w) for s in seeds])
 
 
+def _class_rows(K: int, start: int, b: int) -> np.ndarray:
+    """b rows of class weights cycling through the one-hot rows and an even blend of all classes."""
+    choices = np.concatenate([np.eye(K, dtype=np.float32), np.full((1, K), 1.0 / K, np.float32)])
+    return choices[[(start + j) % len(choices) for j in range(b)]]
+
+
 def verify(model_bytes: bytes, G, meta: dict, tol: float) -> dict:
-    """ORT parity at PARITY_SIZES and the roll test; raises ExportError on any failure."""
+    """ORT parity at PARITY_SIZES and the roll test; raises ExportError on any failure.
+    Conditional models are checked with one-hot and blended class rows."""
     import onnxruntime as ort
     import torch
     try:
@@ -158,22 +199,33 @@ def verify(model_bytes: bytes, G, meta: dict, tol: float) -> dict:
         raise ExportError(f"ONNX Runtime {ort.__version__} cannot load the exported model: "
                           f"{str(e).splitlines()[0][:200]}") from None
     s = G.scale
+    K = len(meta.get("classes") or [])
+
+    def feeds(z, rows):
+        return {INPUT_NAME: z, CLASS_INPUT_NAME: rows} if K else {INPUT_NAME: z}
+
     parity = []
+    start = 0
     for i, (b, h, w) in enumerate(PARITY_SIZES):
         z = _latent(meta, range(10 * i, 10 * i + b), h, w)
+        rows = _class_rows(K, start, b) if K else None
+        start += b
         with torch.no_grad():
-            ref = (G(torch.from_numpy(z)).numpy() + 1) * 0.5
-        got = sess.run([OUTPUT_NAME], {INPUT_NAME: z})[0]
+            ref = (G(torch.from_numpy(z), torch.from_numpy(rows) if K else None).numpy() + 1) * 0.5
+        got = sess.run([OUTPUT_NAME], feeds(z, rows))[0]
         if got.shape != ref.shape:
             raise ExportError(f"ONNX output shape {got.shape} differs from PyTorch {ref.shape} for latent {z.shape}")
         err = float(np.abs(got - ref).max())
         parity.append({"latent": list(z.shape), "max_abs_error": err})
+        if K:
+            parity[-1]["class_weights"] = rows.tolist()
         if not err <= tol:
             raise ExportError(f"ONNX Runtime differs from PyTorch by {err:.3g} (> {tol:g}) for latent {list(z.shape)}")
     z = _latent(meta, [99], *ROLL_SIZE)
+    rows = _class_rows(K, K, 1) if K else None  # the blended row
     dy, dx = ROLL_SHIFT
-    y = sess.run([OUTPUT_NAME], {INPUT_NAME: z})[0]
-    y_rolled = sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(np.roll(z, (dy, dx), axis=(2, 3)))})[0]
+    y = sess.run([OUTPUT_NAME], feeds(z, rows))[0]
+    y_rolled = sess.run([OUTPUT_NAME], feeds(np.ascontiguousarray(np.roll(z, (dy, dx), axis=(2, 3))), rows))[0]
     roll_err = float(np.abs(y_rolled - np.roll(y, (dy * s, dx * s), axis=(2, 3))).max())
     if not roll_err <= tol:
         raise ExportError(f"roll test failed in ONNX Runtime: rolling the latent by ({dy}, {dx}) cells is off "
@@ -208,9 +260,6 @@ def export_run(run, out, fp16: bool = False, opset: int | None = None, name: str
     arch = info.get("arch", "texture")
     if arch != "texture":
         raise ExportError(f"only tileable 'texture' generators can be exported; this run is arch '{arch}'")
-    if getattr(G.spec, "num_classes", 0):
-        raise ExportError("conditional (class) generators cannot be exported yet: the ONNX contract has one "
-                          "input, the latent")
     run_path = Path(run)
     name = name or (run_path.name if run_path.is_dir() else run_path.parent.name) or "texgan"
     if not name.strip() or "\n" in name:
@@ -226,11 +275,13 @@ def export_run(run, out, fp16: bool = False, opset: int | None = None, name: str
     props = _build_metadata(G, info, name, precision, declared, weights_sha256(G))
     meta = parse_metadata(props)
 
-    model = onnx.load_from_string(_torch_export(_wrapper(G, fp16), G.spec.latent_channels, opset))
+    K = int(getattr(G.spec, "num_classes", 0) or 0)
+    model = onnx.load_from_string(_torch_export(_wrapper(G, fp16), G.spec.latent_channels, opset, K))
     model.producer_name = "texgan"
     model.producer_version = props["texgan.version"]
-    model.doc_string = (f"texgan tileable texture generator '{name}': latent [batch, {G.spec.latent_channels}, h, w] "
-                        f"-> texture [batch, {len(info['channels'])}, h*{G.scale}, w*{G.scale}] in [0, 1]. "
+    cond = f" + {CLASS_INPUT_NAME} [batch, {K}] ({', '.join(meta['classes'])})" if K else ""
+    model.doc_string = (f"texgan tileable texture generator '{name}': latent [batch, {G.spec.latent_channels}, h, w]"
+                        f"{cond} -> texture [batch, {len(info['channels'])}, h*{G.scale}, w*{G.scale}] in [0, 1]. "
                         f"See metadata_props texgan.*")
     model.graph.name = name
     onnx.helper.set_model_props(model, props)

@@ -47,6 +47,9 @@ def register(sub) -> None:
     p.add_argument("--height", type=int, default=None, help="height in pixels (default: --size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first texture (default 0); texture i uses seed+i")
     p.add_argument("--count", type=int, default=1, help="how many textures (default 1)")
+    p.add_argument("--class", dest="class_", metavar="CLASS", default=None,
+                   help="conditional models (required there): a class name or index, or a blend "
+                        "such as bricks:0.5,moss:0.5 (texgan inspect lists the classes)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                    help="auto (CUDA when it works, else CPU), cuda (error if unavailable) or cpu")
     p.add_argument("--format", choices=["png", "exr"], default=None, help="default: from --out's extension")
@@ -126,6 +129,19 @@ def _resolve_format(out: Path, fmt: str | None, bits: int | None) -> tuple[str, 
     return fmt, bits
 
 
+def resolve_class(model, choice):
+    """--class for a TextureModel: the weight row (conditional models), None (unconditional); one-line errors."""
+    if not model.classes:
+        if choice is not None:
+            raise ValueError(f"--class given but model '{model.name}' is not conditional (it has no classes)")
+        return None
+    if choice is None:
+        raise ValueError(f"model '{model.name}' is conditional: pass --class with one of its classes "
+                         f"({', '.join(f'{i}={c}' for i, c in enumerate(model.classes))}) or a blend like "
+                         f"{model.classes[0]}:0.5,{model.classes[-1]}:0.5")
+    return model.class_weights(choice)
+
+
 def cmd_generate(args) -> int:
     import numpy as np
 
@@ -158,6 +174,7 @@ def cmd_generate(args) -> int:
         raise ValueError(f"cannot write {out}: {out.parent} is not a folder")
 
     model = TextureModel(args.model, device=args.device, threads=args.threads)
+    class_row = resolve_class(model, args.class_)
     layout = {m["name"]: m for m in model.maps}
     names = list(layout)
     with_normal = "height" in layout and not args.no_normal
@@ -196,7 +213,7 @@ def cmd_generate(args) -> int:
                     if bar is not None:
                         bar.update(k + f - bar.n)  # tqdm throttles the redraws
                 result = model.generate(height, width, seed=seed, count=1, tile=args.tile, progress=progress,
-                                        dtype=dtype, max_side=args.max_side)[0]
+                                        dtype=dtype, max_side=args.max_side, class_weights=class_row)[0]
                 maps = split_maps(result, model.channels)
                 if with_normal:
                     maps["normal"] = LazyNormalMap(maps["height"], strength, dtype=normal_dtype)

@@ -58,6 +58,8 @@ def register(sub) -> None:
     p.add_argument("--count", type=int, default=8, help="textures to generate (default 8)")
     p.add_argument("--crop", type=int, default=64, help="crop size compared by SWD (default 64)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="class_", metavar="CLASS", default=None,
+                   help="conditional models (required there): a class name or index, or a blend such as a:0.5,b:0.5")
     p.add_argument("--out", help="also write the JSON to this file")
     p.set_defaults(handler=cmd_eval)
 
@@ -84,34 +86,60 @@ def cmd_train(args) -> int:
     return 130 if result.stopped_by == "interrupted" else 0
 
 
-def generate_textures(source: str, size: int, count: int, seed: int):
-    """[count, C, size, size] float tensor in [0, 1] from a run directory (PyTorch) or an .onnx model."""
+def _class_error(classes, choice) -> None:
+    if not classes and choice is not None:
+        raise ValueError("--class given but the model is not conditional (it has no classes)")
+    if classes and choice is None:
+        raise ValueError(f"the model is conditional: pass --class with one of its classes "
+                         f"({', '.join(f'{i}={c}' for i, c in enumerate(classes))}) or a blend like "
+                         f"{classes[0]}:0.5,{classes[-1]}:0.5")
+
+
+def generate_textures(source: str, size: int, count: int, seed: int, class_=None):
+    """[count, C, size, size] float tensor in [0, 1] from a run directory (PyTorch) or an .onnx model.
+    class_: for conditional models, a class name, index, "a:0.5,b:0.5" blend or weights."""
     import torch
+    from addon.inference import class_weights
     if str(source).endswith(".onnx"):
         from addon.inference import TextureModel
         model = TextureModel(source, device="cpu")
-        arr = model.generate(size, size, seed=seed, count=count)
+        _class_error(model.classes, class_)
+        arr = model.generate(size, size, seed=seed, count=count, class_weights=class_)
         return torch.from_numpy(arr)
     from gan_core.sample import generate, load_generator
-    G, _ = load_generator(source)
-    return (generate(G, size, size, count=count, seed=seed) + 1) / 2
+    G, info = load_generator(source)
+    classes = list(info.get("classes") or []) if getattr(G.spec, "num_classes", 0) else []
+    _class_error(classes, class_)
+    if not classes:
+        return (generate(G, size, size, count=count, seed=seed) + 1) / 2
+    row = torch.from_numpy(class_weights(classes, class_))
+    s = G.scale
+    lh, lw = -(-size // s), -(-size // s)
+    with torch.no_grad():  # as gan_core.sample.generate, with the class row for every texture
+        z = G.sample_latent(count, lh, lw, torch.Generator().manual_seed(seed))
+        y = G(z, row.expand(count, -1).to(z))[:, :, :size, :size].float().cpu()
+    return (y + 1) / 2
 
 
-def evaluate_source(source: str, exemplar: str, size: int = 256, count: int = 8, crop: int = 64, seed: int = 0) -> dict:
+def evaluate_source(source: str, exemplar: str, size: int = 256, count: int = 8, crop: int = 64, seed: int = 0,
+                    class_=None) -> dict:
     from gan_core.data import load_exemplars
     from gan_core.metrics import evaluate
     ex = load_exemplars(exemplar)
     real = (ex.images[0] + 1) / 2
-    fakes = generate_textures(source, size, count, seed)
+    fakes = generate_textures(source, size, count, seed, class_)
     if fakes.shape[1] != real.shape[0]:
         raise ValueError(f"the model paints {fakes.shape[1]} channels but the exemplar has {real.shape[0]} ({', '.join(ex.channels)})")
     report = evaluate(fakes, real, crop=crop, seed=seed)
     report.update({"source": str(source), "exemplar": str(exemplar), "size": size, "count": count})
+    if class_ is not None:
+        report["class"] = class_ if isinstance(class_, (str, int)) else str(class_)
     return report
 
 
 def cmd_eval(args) -> int:
-    report = evaluate_source(args.source, args.exemplar, args.size, args.count, args.crop, args.seed)
+    report = evaluate_source(args.source, args.exemplar, args.size, args.count, args.crop, args.seed,
+                             getattr(args, "class_", None))
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
