@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench addon clean
+.PHONY: setup demo test bench addon starter-models clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,17 @@ bench: $(STAMP)
 
 addon: $(STAMP)
 	$(BIN)/texgan addon build --out dist
+
+# The add-on's built-in models: trained by texgan on the project's own exemplars, exported fp16.
+STARTER        ?= bricks cobbles planks moss
+STARTER_MINUTES ?= 4
+starter-models: $(STAMP)
+	set -e; for m in $(STARTER); do \
+	  $(BIN)/texgan train gan_core/exemplars/$$m --out build/starter/$$m --max-minutes $(STARTER_MINUTES) --steps 1000000 $(if $(RESUME),--resume,); \
+	  $(BIN)/texgan export build/starter/$$m --out addon/models/$$m.onnx --fp16 --name $$m --force; \
+	  $(BIN)/texgan generate addon/models/$$m.onnx --out build/starter/$$m-thumb.png --size 128 --no-normal --force >/dev/null; \
+	  cp build/starter/$$m-thumb$$(test -f build/starter/$$m-thumb_basecolor.png && echo _basecolor).png addon/models/$$m.png; \
+	done
 
 clean:
 	rm -rf demo dist build .pytest_cache

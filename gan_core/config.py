@@ -22,8 +22,11 @@ class TrainConfig:
     steps: int = 20000             # stop after this many generator steps ...
     max_minutes: float = 0.0       # ... or after this many minutes (0 = no limit), whichever first
     size: int = 64                 # training crop size in pixels (multiple of the generator scale)
-    batch: int = 16
-    loss: str = "nonsat"           # nonsat | hinge | minimax | wgan | wgan-gp
+    batch: int = 8
+    # wgan-gp is the default because it measured best in short CPU runs (docs/gan-family.md):
+    # nonsat/hinge collapsed to one texture in the same budget.
+    # auto = wgan-gp for the texture generator, nonsat (the paper's) for --arch dcgan.
+    loss: str = "auto"             # auto | wgan-gp | nonsat | hinge | minimax | wgan
     arch: str = "texture"          # texture (tileable, default) | dcgan (fixed-size, paper architecture)
     device: str = "auto"           # auto | cpu | cuda
     seed: int = 0
@@ -42,13 +45,13 @@ class TrainConfig:
                                    #   arch dcgan -> Adam lr 2e-4 betas (0.5, 0.999); else Adam lr_g/lr_d/betas.
                                    #   adam / rmsprop use lr_g, lr_d (and betas for adam) as given.
     spectral_norm: str = "auto"    # spectral norm on D: auto (on, except wgan: clipping is its constraint) | on | off
-    ema_half_life_steps: float = 500.0   # EMA of G weights; ramps up with training length
+    ema_half_life_steps: float = 200.0   # EMA of G weights; ramps up with training length
     # generator / discriminator
-    local_channels: int = 16
-    global_channels: int = 16
-    periodic_channels: int = 4
-    g_widths: tuple[int, ...] = (128, 128, 64, 32)
-    d_widths: tuple[int, ...] = (64, 128, 256)
+    local_channels: int = 8
+    global_channels: int = 8
+    periodic_channels: int = 0    # PSGAN periodic channels: 2-4 help regular patterns (bricks, tiles)
+    g_widths: tuple[int, ...] = (64, 64, 32, 16)
+    d_widths: tuple[int, ...] = (32, 64, 64)
     # Salimans et al. 2016 improvements (off by default)
     minibatch_std: bool = False
     label_smoothing: float = 0.0   # one-sided: real label 1 - this
@@ -119,6 +122,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         from .losses import OBJECTIVES
+        if self.loss == "auto":
+            self.loss = "nonsat" if self.arch == "dcgan" else "wgan-gp"
         if self.loss not in OBJECTIVES:
             raise ConfigError(f"--loss must be one of {', '.join(OBJECTIVES)}, got {self.loss!r}")
         if self.arch not in ("texture", "dcgan"):

@@ -66,9 +66,18 @@ OBJECTIVES: dict[str, Objective] = {
 
 
 # --- Regularisers ----------------------------------------------------------------------
+def per_image_score(logits: torch.Tensor) -> torch.Tensor:
+    """A patch discriminator's logit map -> one score per image (the mean the losses use).
+
+    Penalties must differentiate this, not the map's sum: the sum of an 8x8 map has a
+    gradient ~64x larger, which squared over-regularises D by orders of magnitude.
+    """
+    return logits.flatten(1).mean(1) if logits.dim() > 1 else logits
+
+
 def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
-    """Mesheder et al. 2018: squared gradient norm of D on real data (real_images needs grad)."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+    """Mesheder et al. 2018: squared gradient norm of D's per-image score on real data (real_images needs grad)."""
+    (grad,) = torch.autograd.grad(per_image_score(real_logits).sum(), real_images, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
@@ -76,14 +85,14 @@ def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor,
                      generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
     """Gulrajani et al. 2017: (||grad D(x_hat)|| - 1)^2 on random interpolates.
 
-    D(x_hat) may be a logit map; its sum is differentiated, so the gradient is that of
-    the summed critic value (for a 1x1 map this is exactly the paper's penalty).
+    D(x_hat) may be a logit map; the per-image mean critic value is differentiated (the
+    value the Wasserstein loss uses; for a 1x1 map this is exactly the paper's penalty).
     """
     if eps is None:
         eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator)
     eps = eps.to(real)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(x_hat).sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(per_image_score(discriminator(x_hat)).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
 
 

@@ -55,6 +55,14 @@ def test_r1_by_hand():
     assert float(losses.r1_penalty(logits, x).detach()) == pytest.approx(28.0)
 
 
+def test_r1_uses_the_per_image_mean_of_a_logit_map():
+    """A 2x2 logit map of x^2 values: the per-image score is their mean, so |grad|^2 is 1/16 of the summed map's."""
+    x = torch.tensor([[1.0, 2.0, 0.0, 3.0]]).view(1, 1, 2, 2).requires_grad_(True)
+    logit_map = x.pow(2)  # each position judges one pixel
+    # score = mean(x^2) -> grad = 2x / 4 = x / 2 -> |grad|^2 = (1 + 4 + 0 + 9) / 4 = 3.5
+    assert float(losses.r1_penalty(logit_map, x).detach()) == pytest.approx(3.5)
+
+
 def test_gradient_penalty_by_hand():
     """D(x) = 3 x0 + 4 x1 has |grad| = 5 everywhere -> (5 - 1)^2 = 16 at any interpolate."""
     w = torch.tensor([3.0, 4.0]).view(1, 1, 1, 2)
@@ -105,7 +113,7 @@ def test_bad_family_options(bad, msg):
 OPTIONS = {
     "nonsat": {}, "minimax": dict(loss="minimax"), "hinge": dict(loss="hinge"),
     "wgan": dict(loss="wgan", n_critic=2), "wgan-gp": dict(loss="wgan-gp", n_critic=2),
-    "label_smoothing": dict(label_smoothing=0.1), "feature_matching": dict(feature_matching=1.0),
+    "label_smoothing": dict(loss="nonsat", label_smoothing=0.1), "feature_matching": dict(feature_matching=1.0),
     "minibatch_std": dict(minibatch_std=True), "no_r1": dict(r1_gamma=0.0, r1_every=1),
     "progressive": dict(progressive=True, progressive_start=8, steps=4),
 }

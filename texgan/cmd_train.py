@@ -16,7 +16,7 @@ MAIN_FLAGS = {
     "max_minutes": "stop cleanly after this many minutes of this invocation (0 = no limit)",
     "size": "training crop size in pixels (default %(default)s)",
     "batch": "batch size (default %(default)s)",
-    "loss": "GAN objective: nonsat (default), hinge, minimax, wgan, wgan-gp",
+    "loss": "GAN objective: auto (default: wgan-gp; nonsat for --arch dcgan), wgan-gp, nonsat, hinge, minimax, wgan",
     "arch": "texture (tileable, default) or dcgan (fixed-size, for comparison)",
     "device": "auto (default), cpu or cuda",
     "seed": "random seed; the same seed and flags repeat the same run",

@@ -1,8 +1,7 @@
 """Write texture maps as PNG (8 or 16 bit) or OpenEXR (half or float), atomically.
 
-PNG: our own small encoder (numpy + zlib), because Pillow cannot write 16-bit RGB PNGs.
-It streams blocks of rows through zlib (filter "Sub" on every row), so writing a 16384^2
-map needs no second copy of the image. Base colour maps get an sRGB chunk; data maps
+PNG: pypng, because Pillow cannot write 16-bit RGB PNGs. Rows are streamed, so writing a
+16384^2 map needs no second copy of the image. Base colour maps get an sRGB chunk; data maps
 (height, roughness, normal) get none, which readers treat as raw values.
 
 EXR: OpenEXR, ZIP compression. EXR is scene-linear by convention, so base colour is
@@ -15,19 +14,12 @@ complete (`write_all`), so a failure never leaves a half-written image behind.
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FORMATS = {".png": "png", ".exr": "exr"}
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def _to_codes(block: np.ndarray, bits: int) -> np.ndarray:
@@ -50,8 +42,11 @@ def write_png(path, image: np.ndarray, bits: int = 8, srgb: bool = False, level:
               block_rows: int = 256) -> None:
     """image HxW (grey) or HxWx3 (RGB): float in [0, 1] or uint8/uint16 codes.
 
+    Rows are converted block by block and streamed to pypng, so a 16384^2 map needs no
+    second full-size copy. srgb marks base colour with an sRGB chunk; data maps get none.
     level: zlib level; default 6, or 1 above 4096^2 pixels (several times faster, files ~10% larger).
     """
+    import png
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
@@ -59,79 +54,39 @@ def write_png(path, image: np.ndarray, bits: int = 8, srgb: bool = False, level:
     h, w = image.shape[:2]
     if level is None:
         level = 6 if h * w <= 4096 * 4096 else 1
-    channels = 1 if image.ndim == 2 else 3
-    bpp = channels * bits // 8
-    header = struct.pack(">IIBBBBB", w, h, bits, 0 if channels == 1 else 2, 0, 0, 0)
-    comp = zlib.compressobj(level)
-    with open(path, "wb") as f:
-        f.write(PNG_SIGNATURE + _chunk(b"IHDR", header))
-        if srgb:
-            f.write(_chunk(b"sRGB", b"\x00"))
+
+    def packed_rows():
         for r0 in range(0, h, block_rows):
-            rows = _to_codes(image[r0:r0 + block_rows], bits).reshape(-1, w * channels)
-            raw = rows.view(np.uint8).reshape(rows.shape[0], w * bpp)
-            filt = np.empty((raw.shape[0], raw.shape[1] + 1), dtype=np.uint8)
-            filt[:, 0] = 1  # filter type Sub
-            filt[:, 1:1 + bpp] = raw[:, :bpp]
-            np.subtract(raw[:, bpp:], raw[:, :-bpp], out=filt[:, 1 + bpp:])  # wraps mod 256
-            data = comp.compress(filt.tobytes())
-            if data:
-                f.write(_chunk(b"IDAT", data))
-        f.write(_chunk(b"IDAT", comp.flush()))
-        f.write(_chunk(b"IEND", b""))
+            codes = _to_codes(image[r0:r0 + block_rows], bits)
+            for row in codes.reshape(codes.shape[0], -1):
+                yield row.tobytes()
+
+    writer = png.Writer(w, h, greyscale=image.ndim == 2, bitdepth=bits, compression=level)
+    with open(path, "wb") as f:
+        writer.write_packed(f, packed_rows())
+    if srgb:
+        _add_srgb_chunk(path)
 
 
-def _unfilter_row(ft: int, line: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
-    if ft == 0:
-        return line
-    if ft == 1:  # Sub: running sum per byte lane, mod 256
-        return np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
-    if ft == 2:  # Up
-        return line + prev
-    out = line.astype(np.int32)
-    b = prev.astype(np.int32)
-    for x in range(out.size):  # Average / Paeth: byte by byte (only for foreign files)
-        a = out[x - bpp] if x >= bpp else 0
-        c = b[x - bpp] if x >= bpp else 0
-        if ft == 3:
-            pred = (a + b[x]) // 2
-        else:
-            p = a + b[x] - c
-            pa, pb, pc = abs(p - a), abs(p - b[x]), abs(p - c)
-            pred = a if pa <= pb and pa <= pc else (b[x] if pb <= pc else c)
-        out[x] = (out[x] + pred) & 0xFF
-    return out.astype(np.uint8)
+def _add_srgb_chunk(path) -> None:
+    """Insert an sRGB chunk (perceptual intent) after IHDR, as PNG requires before IDAT."""
+    import png
+    chunks = list(png.Reader(filename=str(path)).chunks())
+    with open(path, "wb") as f:
+        png.write_chunks(f, chunks[:1] + [(b"sRGB", b"\x00")] + chunks[1:])
 
 
 def read_png(path) -> np.ndarray:
-    """Decode a non-interlaced 8/16-bit grey or RGB PNG to uint8/uint16 HxW or HxWx3.
-
-    Small and exact, for checking what write_png wrote (Pillow reads 16-bit RGB as 8-bit).
-    """
-    data = Path(path).read_bytes()
-    if not data.startswith(PNG_SIGNATURE):
-        raise ValueError(f"{path} is not a PNG file")
-    pos, idat, hdr = 8, [], None
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            hdr = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        pos += 12 + n
-    w, h, bits, ctype, _, _, interlace = hdr
-    channels = {0: 1, 2: 3}.get(ctype)
-    if channels is None or bits not in (8, 16) or interlace:
-        raise ValueError(f"{path}: unsupported PNG layout (colour type {ctype}, {bits} bit)")
-    bpp = channels * bits // 8
-    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8).reshape(h, 1 + w * bpp)
-    out = np.zeros((h, w * bpp), dtype=np.uint8)
-    prev = np.zeros(w * bpp, dtype=np.uint8)
-    for y in range(h):
-        prev = out[y] = _unfilter_row(int(raw[y, 0]), raw[y, 1:], prev, bpp)
-    pix = out.view(">u2").astype(np.uint16) if bits == 16 else out
-    return pix.reshape(h, w) if channels == 1 else pix.reshape(h, w, 3)
+    """Decode an 8/16-bit grey or RGB PNG to uint8/uint16 HxW or HxWx3 (Pillow reads 16-bit RGB as 8-bit)."""
+    import png
+    try:
+        w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+    except png.Error as e:
+        raise ValueError(f"{path} is not a readable PNG file: {e}") from None
+    dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
+    pix = np.vstack([np.asarray(r, dtype=dtype) for r in rows])
+    planes = info["planes"]
+    return pix.reshape(h, w) if planes == 1 else pix.reshape(h, w, planes)
 
 
 def write_exr(path, image: np.ndarray, half: bool = True) -> None:
