@@ -1,0 +1,121 @@
+"""Blender overhead: `bpy.ops.texgan.generate` time minus pure inference time, same model/size/seed.
+
+    python bench/blender_overhead.py MODEL.onnx SIZE[,SIZE...] REPS OUT.json
+
+Runs in the bpy module (Blender 5 as a Python module). The add-on is registered from this
+repository (`import addon; addon.register()`, as a script would), a plane with a material is the
+target, and the operator runs synchronously (EXEC, as a script or `blender -b` calls it). One
+warm-up call per size opens the operator's cached session (worker.SESSIONS) and creates the
+images; then operator calls and `TextureModel.generate` calls on a separate warm session
+alternate. The operator also reports its own inference seconds (job.seconds), which splits
+its time into inference and Blender-side work (images, pixel upload, packing, node wiring).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def breakdown(tm, size: int) -> dict:
+    """Where the Blender side goes, once, with the add-on's own helpers on one generated texture:
+    split into maps, to flat RGBA (flip rows), new image + foreach_set, pack (PNG/EXR encode)."""
+    import bpy
+    from addon import blender_images, library, worker
+    arr = tm.generate(size, size, seed=0)[0]
+    t = {"resolve_s": 0.0, "split_s": 0.0, "to_rgba_s": 0.0, "foreach_set_s": 0.0, "pack_s": 0.0}
+    t0 = time.perf_counter()
+    library.LIBRARY.find(tm.path)   # what the operator does first with a model path (reads its metadata)
+    t["resolve_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    maps = worker.split_maps(arr, tm.channels)
+    t["split_s"] = time.perf_counter() - t0
+    for role, a in maps.items():
+        colorspace, is_float = blender_images.role_format(role)
+        t0 = time.perf_counter()
+        flat = blender_images.to_rgba(a)
+        t["to_rgba_s"] += time.perf_counter() - t0
+        img = bpy.data.images.new(f"bench {role}", size, size, alpha=False, float_buffer=is_float)
+        img.colorspace_settings.name = colorspace
+        t0 = time.perf_counter()
+        img.pixels.foreach_set(flat)
+        img.update()
+        t["foreach_set_s"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        img.file_format = 'OPEN_EXR' if is_float else 'PNG'
+        img.pack()
+        t["pack_s"] += time.perf_counter() - t0
+        bpy.data.images.remove(img)
+    return t
+
+
+def main(argv) -> int:
+    model, sizes, reps, out = argv[0], [int(s) for s in argv[1].split(",")], int(argv[2]), Path(argv[3])
+    import bpy
+    import addon
+    from addon import operators, worker
+    from addon.inference import TextureModel
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    bpy.ops.mesh.primitive_plane_add()
+    obj = bpy.context.active_object
+    mat = bpy.data.materials.new("BenchMat")
+    obj.data.materials.append(mat)
+
+    job_seconds: list[float] = []
+    orig_record = worker.record_run
+
+    def record(job):  # the operator's own inference time for this call
+        job_seconds.append(job.seconds)
+        return orig_record(job)
+
+    worker.record_run = record
+    tm = TextureModel(model, device="cpu")
+    rows = []
+    for size in sizes:
+        def op():
+            r = bpy.ops.texgan.generate(model=model, width=size, height=size, seed=0, target='ACTIVE_MATERIAL',
+                                        device='CPU')
+            if r != {'FINISHED'}:
+                raise RuntimeError(f"operator returned {r}: {operators.STATE['last']}")
+
+        def inference():
+            tm.generate(size, size, seed=0)
+
+        op()
+        inference()
+        t_op, t_inf, t_job = [], [], []
+        for r in range(reps):
+            for name in (("op", "inf") if r % 2 == 0 else ("inf", "op")):
+                t0 = time.perf_counter()
+                if name == "op":
+                    job_seconds.clear()
+                    op()
+                    t_op.append(time.perf_counter() - t0)
+                    t_job.append(job_seconds[-1])
+                else:
+                    inference()
+                    t_inf.append(time.perf_counter() - t0)
+        med = statistics.median
+        row = {"size": size, "reps": reps, "op_s": med(t_op), "inference_s": med(t_inf), "op_inference_s": med(t_job),
+               "op_all": t_op, "inference_all": t_inf, "op_inference_all": t_job}
+        row["overhead_s"] = row["op_s"] - row["inference_s"]
+        row["overhead_pct"] = 100 * row["overhead_s"] / row["inference_s"]
+        row["blender_side_s"] = med([a - b for a, b in zip(t_op, t_job)])
+        row["breakdown"] = breakdown(tm, size)
+        rows.append(row)
+        print(f"blender: {size}^2 op {row['op_s']:.3f}s inference {row['inference_s']:.3f}s "
+              f"overhead {row['overhead_pct']:.1f}% (Blender side {row['blender_side_s']:.3f}s)", flush=True)
+    status = operators.STATE["last"]
+    out.write_text(json.dumps({"rows": rows, "bpy": bpy.app.version_string, "last_status": status}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
