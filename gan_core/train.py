@@ -361,7 +361,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
             if flags[1] > 0:
                 checkpoint("diverged")
                 raise RuntimeError(f"training diverged at step {step} (loss is NaN/Inf); try a lower learning rate or another --loss")
-            if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps):
+            if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps or flags[0] > 0):  # last step too
                 now = time.time()
                 ips = window_imgs / max(now - window_t, 1e-9)
                 window_t, window_imgs = now, 0
