@@ -79,7 +79,7 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0), 1 / 2.4) - 0.055).astype(np.float32)
 
 
-def _as_unit_float(a: np.ndarray) -> np.ndarray:
+def as_unit_float(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return a.astype(np.float32) / 255.0
     if a.dtype == np.uint16:
@@ -108,7 +108,7 @@ def normal_rows(height: np.ndarray, row0: int, row1: int, strength: float = DEFA
     strength = _check_strength(strength)
     h = height.shape[0]
     rows = np.arange(row0 - 1, row1 + 1) % h
-    blk = _as_unit_float(height[rows])                      # [n+2, W] with wrapped neighbour rows
+    blk = as_unit_float(height[rows])                      # [n+2, W] with wrapped neighbour rows
     mid = blk[1:-1]
     dx = (np.roll(mid, -1, axis=1) - np.roll(mid, 1, axis=1)) * 0.5
     dy = (blk[2:] - blk[:-2]) * 0.5                          # along rows (down the image)

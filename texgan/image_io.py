@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from addon.maps import as_unit_float, srgb_to_linear
+
 FORMATS = {".png": "png", ".exr": "exr"}
 
 
@@ -106,14 +108,6 @@ def write_exr(path, image: np.ndarray, half: bool = True) -> None:
         f.write(str(path))
 
 
-def _as_float(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) / 65535.0
-    return a.astype(np.float32, copy=False)
-
-
 def encode_map(path, image: np.ndarray, fmt: str, bits: int, color: bool) -> None:
     """Write one map; color=True marks sRGB base colour (linearised for EXR)."""
     if fmt == "png":
@@ -124,13 +118,12 @@ def encode_map(path, image: np.ndarray, fmt: str, bits: int, color: bool) -> Non
         if bits not in (16, 32):
             raise ValueError(f"EXR stores 16-bit half or 32-bit float, not {bits}-bit")
         if color:
-            from addon.maps import srgb_to_linear
             lin = np.empty(image.shape, dtype=np.float16 if bits == 16 else np.float32)
             for r0 in range(0, image.shape[0], 512):  # in row blocks to keep memory flat
-                lin[r0:r0 + 512] = srgb_to_linear(_as_float(image[r0:r0 + 512]))
+                lin[r0:r0 + 512] = srgb_to_linear(as_unit_float(image[r0:r0 + 512]))
             image = lin
         else:
-            image = _as_float(image) if image.dtype.kind == "u" else image
+            image = as_unit_float(image) if image.dtype.kind == "u" else image
         write_exr(path, image, half=(bits == 16))
     else:
         raise ValueError(f"unknown image format {fmt!r}: use png or exr")
