@@ -35,20 +35,21 @@ from gan_core.train import train  # noqa: E402
 EXEMPLARS = ROOT / "gan_core" / "exemplars"
 TARGETS = ["bricks", "moss"]
 BASE = dict(size=64, batch=8, g_widths=(64, 64, 32, 16), d_widths=(32, 64, 64), local_channels=8, global_channels=8,
-            periodic_channels=4, ema_half_life_steps=50.0, sample_every=10**9, checkpoint_every=10**9, log_every=5)
+            periodic_channels=0, ema_half_life_steps=50.0, sample_every=10**9, checkpoint_every=10**9, log_every=5)
 
 # name -> (flags as TrainConfig fields, what it is)
 ROWS: dict[str, tuple[dict, str]] = {
-    "nonsat + R1 (default)": ({}, "non-saturating loss, spectral-norm D, lazy R1, EMA"),
-    "nonsat, no R1": (dict(r1_gamma=0.0), "without the R1 penalty"),
+    "wgan-gp (default)": ({}, "gradient penalty 10, Adam 1e-4 (0, 0.9), 5 critic steps, spectral-norm D, EMA"),
+    "nonsat + R1": (dict(loss="nonsat"), "non-saturating loss, spectral-norm D, lazy R1, EMA"),
+    "nonsat, no R1": (dict(loss="nonsat", r1_gamma=0.0), "without the R1 penalty"),
     "minimax": (dict(loss="minimax"), "Goodfellow's original log(1 - D(G(z)))"),
     "hinge + SN": (dict(loss="hinge"), "Miyato et al. hinge with spectral norm"),
     "wgan (clip)": (dict(loss="wgan"), "weight clipping 0.01, RMSprop 5e-5, 5 critic steps, no SN"),
-    "wgan-gp": (dict(loss="wgan-gp"), "gradient penalty 10, Adam 1e-4 (0, 0.9), 5 critic steps"),
-    "label smoothing 0.1": (dict(label_smoothing=0.1), "one-sided, real label 0.9"),
+    "label smoothing 0.1": (dict(loss="nonsat", label_smoothing=0.1), "nonsat + one-sided smoothing, real label 0.9"),
     "feature matching 1.0": (dict(feature_matching=1.0), "G also matches D's mean features"),
     "minibatch std": (dict(minibatch_std=True), "D sees the batch's feature std"),
     "no EMA": (dict(ema_half_life_steps=0.0), "sample the raw generator"),
+    "periodic channels 4": (dict(periodic_channels=4), "PSGAN periodic latent channels"),
     "progressive 16->64": (dict(progressive=True, progressive_start=16), "16, 32, 64 px; a third of the default row's steps each, half faded in"),
     "dcgan (64x64)": (dict(arch="dcgan", dcgan_base=16), "paper architecture (base width 16), not tileable"),
     "conditional (2 classes)": (dict(conditional=True), "one model for bricks and moss, scored per class"),
@@ -112,7 +113,7 @@ def main() -> int:
             cfg = TrainConfig(**{**BASE, **flags, "data": str(data), "out": str(run), "steps": 10**7,
                                  "max_minutes": args.seconds / 60, "seed": args.seed})
             if cfg.progressive:   # three equal stages over the steps the default row made in the same time
-                ref = results.get(f"nonsat + R1 (default) | {TARGETS[0] if target == 'both' else target}", {})
+                ref = results.get(f"wgan-gp (default) | {TARGETS[0] if target == 'both' else target}", {})
                 cfg.progressive_stage_steps = max(1, int(ref.get("steps", 300)) // 3)
             t0 = time.time()
             try:

@@ -278,7 +278,11 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     t_start = time.time()
     deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     stopped_by = "steps"
-    bar = tqdm(total=cfg.steps, initial=step, disable=not show_progress, unit="step", dynamic_ncols=True)
+    # A time budget that ends training before --steps would: show time, not a 0% step bar.
+    by_time = cfg.max_minutes > 0 and deadline - t_start < (cfg.steps - step) * 10.0
+    bar = tqdm(total=round(cfg.max_minutes * 60) if by_time else cfg.steps, initial=0 if by_time else step,
+               disable=not show_progress, unit="s" if by_time else "step", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total} s{postfix}" if by_time else None)
     window_t, window_imgs = time.time(), 0
     with StopFlag() as stop:
         while step < cfg.steps:
@@ -343,7 +347,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
             update_ema(G_ema, G, ema_beta(step, cfg))
             step += 1
             window_imgs += cfg.batch
-            bar.update(1)
+            bar.update(min(time.time() - t_start, bar.total) - bar.n if by_time else 1)
 
             # --- all ranks agree on stopping, divergence and the logged numbers -------------------
             reason = stop.reason or ("time" if time.time() >= deadline else "")
@@ -372,9 +376,11 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
                 log.writerow(row)
                 log_file.flush()
                 post = dict(D=f"{row['loss_d']:.3f}", G=f"{row['loss_g']:.3f}", img_s=f"{ips:.0f}")
+                if by_time:
+                    post = {"step": step, **post}
                 if stage:
                     post["res"] = f"{stage.size}" + (f" fade {stage.alpha:.2f}" if stage.fading else "")
-                bar.set_postfix(**post)
+                bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in post.items()))
             if rank.is_main and step % cfg.sample_every == 0:
                 save_previews(G_ema, fixed_z, run / "samples", step, fixed_classes)
             if step % cfg.checkpoint_every == 0:
