@@ -52,6 +52,7 @@ ROWS: dict[str, tuple[dict, str]] = {
     "periodic channels 4": (dict(periodic_channels=4), "PSGAN periodic latent channels"),
     "progressive 16->64": (dict(progressive=True, progressive_start=16), "16, 32, 64 px; a third of the default row's steps each, half faded in"),
     "dcgan (64x64)": (dict(arch="dcgan", dcgan_base=16), "paper architecture (base width 16), not tileable"),
+    "2 processes (gloo)": (dict(nproc=2), "multi-process data parallel, global batch 8 split over 2 ranks"),
     "conditional (2 classes)": (dict(conditional=True), "one model for bricks and moss, scored per class"),
 }
 
