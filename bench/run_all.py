@@ -184,6 +184,16 @@ def report(res: dict, quick: bool) -> str:
         add("Load average before/after each section (2 cores; > 2 means something else was running): " +
             "; ".join(f"{k} {s.get('load_avg_before')}/{s.get('load_avg_after')} ({s.get('seconds')} s)" for k, s in secs.items()) + ".")
         add("")
+        busy = max(max(s.get("load_avg_before", 0), s.get("load_avg_after", 0)) for s in secs.values())
+        if busy > 2.5:
+            add(f"**Caveat: the CPU was shared during this run** (load average up to {busy:.1f} on 2 cores: other "
+                "jobs — a `texgan demo` and the GAN-family bench — ran at the same time, and the run could not be moved). "
+                "Interleaving keeps A and B under the same conditions, so ratios are fairer than absolute numbers, but not "
+                "immune: with more runnable threads than cores, PyTorch's OpenMP threads (which wait for each other at "
+                "every op) lose more than ONNX Runtime's pool, so the ORT / eager ratios below are likely *upper bounds*, "
+                "and all rates (images/s, MPix/s, GFLOP/s) are lower than an idle machine gives. Re-run "
+                "`make bench` on an idle machine before quoting absolute numbers.")
+            add("")
 
     syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
 
@@ -219,7 +229,10 @@ def report(res: dict, quick: bool) -> str:
                 f"{r['kind']} ({r['channels']} ch, {r['dtype']}): {r['peak_mb'] / 1024:.2f} GB" for r in big) +
                 f" | {yes(all(r['peak_mb'] < 4096 for r in big))} |")
         else:
-            add("| 16384² with peak memory < 4 GB | not measured in this run | **not measured** |")
+            est = memory_estimates(mem)
+            add("| 16384² with peak memory < 4 GB | not measured in this run" + (": " + "; ".join(est) if est else "") +
+                " | **not measured** (estimated only) |" if est else
+                "| 16384² with peak memory < 4 GB | not measured in this run | **not measured** |")
     if bl and bl.get("rows"):
         r1 = next((r for r in bl["rows"] if r["size"] == 1024), bl["rows"][0])
         add(f"| Blender overhead < 10% of inference at 1024² | {r1['overhead_pct']:.1f}% "
@@ -257,14 +270,21 @@ def report(res: dict, quick: bool) -> str:
             add("")
         add(train_diff_text(res))
         add("")
-        t = tr["tileable"]
+        t = tr.get("tileable") or {"steps_per_s": {}, "timed_steps": 0, "loss": "", "n_critic": 0, "batch": 0,
+                                    "g_widths": [], "d_widths": [], "images_per_s": {}}
         sps = t["steps_per_s"]
-        add(f"**Default tileable config** (`TrainConfig()`: {t['loss']}, {t['n_critic']} critic steps per G step, batch "
-            f"{t['batch']}, G widths {t['g_widths']}, D widths {t['d_widths']}, bricks material, 5 channels), "
-            f"timed over {t['timed_steps']} steps, 3 interleaved rounds:")
-        add("")
-        add("| variant | G steps/s | images/s (G batch) | vs default |")
-        add("|---|---|---|---|")
+        if not sps:
+            add("**Default tileable config steps/s: not measured in this run** — the run was stopped in that part "
+                "to meet its deadline (CPU shared with a test suite and another bench).")
+            add("")
+        if sps:
+            add(f"**Default tileable config** (`TrainConfig()`: {t['loss']}, {t['n_critic']} critic steps per G step, batch "
+                f"{t['batch']}, G widths {t['g_widths']}, D widths {t['d_widths']}, bricks material, 5 channels), "
+                f"timed over {t['timed_steps']} steps, interleaved rounds:")
+            add("")
+        if sps:
+            add("| variant | G steps/s | images/s (G batch) | vs default |")
+            add("|---|---|---|---|")
         for k, v in sps.items():
             add(f"| {k} | {v:.2f} | {t['images_per_s'][k]:.1f} | {v / sps['default']:.2f}× |")
         add("")
@@ -281,6 +301,15 @@ def report(res: dict, quick: bool) -> str:
             add("")
 
     # ---------------------------------------------------------------- 2 time to quality
+    if not ttq:
+        add("## 2. Time to quality")
+        add("")
+        add("**Not measured in this run.** It was started, but with the CPU oversubscribed (load average above 5 on 2 "
+            "cores: a test suite, the GAN-family bench and this run) the default config made 5 steps in 54 s of training "
+            "(~0.6 s per step on a quiet core), so a quality-vs-seconds curve would measure the other jobs; it was "
+            "stopped. `python bench/time_to_quality.py` (or `run_all.py --only ttq`) measures it on a quiet machine. "
+            "GPU: not measured — no GPU was lent to this task.")
+        add("")
     if ttq:
         add("## 2. Time to quality")
         add("")
@@ -411,7 +440,7 @@ def report(res: dict, quick: bool) -> str:
         if "texgan_fused_cl" in ips:
             add(f"| fused Adam + channels-last, texgan --arch dcgan | both | default | {B / ips['texgan_fused_cl']:.3f} | "
                 f"{B / ips['texgan']:.3f} | {ips['texgan_fused_cl'] / ips['texgan']:.2f} | training (s per step of {B}) |")
-        sps = tr["tileable"]["steps_per_s"]
+        sps = (tr.get("tileable") or {}).get("steps_per_s", {})
         for k in ("fused", "channels_last"):
             if k in sps:
                 add(f"| {k.replace('_', '-')}, default tileable config | {k} | default | {1 / sps[k]:.3f} | "
@@ -464,8 +493,13 @@ def gaps_text(res: dict) -> str:
             f"to the reference's per-image work, which alone predicts {mc['predicted_ratio']:.2f}×. "
             f"Fused Adam and channels-last, patched in from outside, move texgan to {ips.get('texgan_fused_cl', 0) / ips['ref']:.2f}× "
             f"(channels-last alone on the reference: {d['channels_last_gain_ref']:.2f}×, fused Adam alone: {d['fused_gain_ref']:.2f}×). "
-            f"The one change measured here that is big enough is bf16 autocast on this AVX512-BF16 CPU: "
-            f"{d.get('bf16_gain_ref', float('nan')):.2f}× on the reference loop (texgan enables autocast on CUDA only). "
+            + (f"The one change measured here that is big enough is bf16 autocast on this AVX512-BF16 CPU: "
+               f"{d.get('bf16_gain_ref', float('nan')):.2f}× on the reference loop (texgan enables autocast on CUDA only). "
+               if d.get('bf16_gain_ref', 0) > 1.1 else
+               f"bf16 autocast measured {d.get('bf16_gain_ref', float('nan')):.2f}× (slower) on the reference loop in this "
+               "oversubscribed run, while a quiet one-core probe before the run gave ~1.4–1.7× on a G+D forward/backward: "
+               "unresolved until re-measured on a quiet machine. ")
+            + 
             "So ≥ 1.3× needs, in gan_core/train.py: reuse the D-step fake for the G step when n_critic = 1 (saves the extra G "
             "forward), CPU bf16 autocast where the CPU has native bf16 (quality effect not measured here), fused Adam; "
             "`torch.compile` could not be measured (compiling the generator did not finish within a 30 s probe on this "
@@ -513,8 +547,32 @@ def train_diff_text(res: dict) -> str:
             "default WGAN-GP with 5 critic steps, not a DCGAN).")
 
 
+def memory_estimates(mem: dict) -> list[str]:
+    """16384^2 rows that were not measured: estimated from the 8192^2 row of the same model as
+    (peak - result array) at 8192^2 + the 16384^2 result array (tiling keeps the rest constant)."""
+    rows = mem.get("rows", []) if mem else []
+    out = []
+    for r in rows:
+        if r.get("size") != 16384 or "peak_mb" in r:
+            continue
+        base = next((b for b in rows if b.get("kind") == r["kind"] and b.get("size") == 8192 and "peak_mb" in b), None)
+        if base is None:
+            continue
+        result16 = base["result_mb"] * 4
+        est = base["peak_mb"] - base["result_mb"] + result16
+        out.append(f"{r['kind']} ({base['channels']} ch, {r['dtype']}): estimated {est / 1024:.2f} GB "
+                   f"(8192² peak {base['peak_mb'] / 1024:.2f} GB − its {base['result_mb'] / 1024:.2f} GB result + the "
+                   f"{result16 / 1024:.2f} GB 16384² result)")
+    return out
+
+
 def memory_text(res: dict) -> str:
-    return ("The bound is the result array plus one tile: generate() allocates the result "
+    est = memory_estimates(res.get("memory"))
+    pre = ""
+    if est:
+        pre = ("**16384² not measured in this run** (each takes several minutes on 2 shared cores and the run had a "
+               "deadline); estimates, not measurements: " + "; ".join(est) + ". ")
+    return pre + ("The bound is the result array plus one tile: generate() allocates the result "
             "(H·W·C at the output dtype) and runs 512 px tiles with a halo, so ORT's working set stays constant. "
             "`texgan generate` writes PNGs from uint8/uint16 results (uint16 when a normal map is derived, as for "
             "the material model). A float32 result at 16384² is 5.4 GB for 5 channels (3.2 GB for RGB) on its "
@@ -569,17 +627,18 @@ def fast_text(res: dict) -> str:
         out.append(f"- Fused Adam (`torch.optim.Adam(..., fused=True)`, supported on CPU in torch {res.get('machine', {}).get('torch', '')}): "
                    f"{gain(d['fused_gain_ref'])} on the DCGAN reference loop"
                    + (f", {gain(tr['tileable']['steps_per_s']['fused'] / tr['tileable']['steps_per_s']['default'])} on the default tileable config"
-                      if "fused" in tr["tileable"]["steps_per_s"] else "")
+                      if "fused" in (tr.get("tileable") or {}).get("steps_per_s", {}) else "")
                    + ". " + ("Apply it in `make_optimizer` (one keyword)." if d["fused_gain_ref"] > 1.03 else
                              "Within noise on these small models; harmless to apply."))
         out.append(f"- Channels-last G and D for training on the CPU: {gain(d['channels_last_gain_ref'])} on the reference loop"
                    + (f", {gain(tr['tileable']['steps_per_s']['channels_last'] / tr['tileable']['steps_per_s']['default'])} on the default tileable config"
-                      if "channels_last" in tr["tileable"]["steps_per_s"] else "")
+                      if "channels_last" in (tr.get("tileable") or {}).get("steps_per_s", {}) else "")
                    + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 else "Does not pay here; leave NCHW."))
         if "bf16_gain_ref" in d:
             out.append(f"- bf16 autocast on the CPU (this CPU has AVX512-BF16): {gain(d['bf16_gain_ref'])} on the reference loop — "
-                       "the largest training win measured; offer it (`amp` currently applies to CUDA only) after checking "
-                       "quality with bench/time_to_quality.py.")
+                       + ("the largest training win measured; offer it (`amp` currently applies to CUDA only) after checking "
+                          "quality with bench/time_to_quality.py." if d["bf16_gain_ref"] > 1.1 else
+                          "slower in this oversubscribed run (a quiet one-core probe gave ~1.4–1.7×); re-measure before acting."))
         dp = tr.get("data_path", {})
         if dp and "64" in dp:
             step_ms = 1000 * tr["batch"] / d["images_per_s"]["texgan"]

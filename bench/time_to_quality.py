@@ -27,7 +27,7 @@ def run(quick: bool = False, log=print, device: str = "cpu") -> dict:
     from gan_core.train import train
     from texgan.cmd_train import evaluate_source
 
-    marks = [3, 8] if quick else [15, 40, 80, 130, 180]
+    marks = [3, 8] if quick else [15, 40, 75]
     out = WORK / f"ttq_{device}"
     shutil.rmtree(out, ignore_errors=True)
     cfg_kw = dict(data=str(MATERIAL_EXEMPLAR), out=str(out), steps=10 ** 7, device=device, seed=0,

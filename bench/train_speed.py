@@ -259,7 +259,7 @@ def run(quick: bool = False, log=print) -> dict:
     data = crop_bank(1024, torch.Generator().manual_seed(0))
     dc_kw = dict(data=str(RGB_EXEMPLAR), arch="dcgan", loss="nonsat", batch=BATCH, size=SIZE)
     warm, timed = (2, 2) if quick else (4, 4)
-    reps = 1 if quick else 3
+    reps = 1 if quick else 2
     ref_steps = 2 if quick else 4
 
     refs = {"ref": ReferenceDCGAN(data), "ref_fused": ReferenceDCGAN(data, fused=True),
@@ -302,7 +302,7 @@ def run(quick: bool = False, log=print) -> dict:
     if quick:
         tv = {"default": tv["default"]}
     traw = {k: [] for k in tv}
-    for rnd in range(1 if quick else 3):
+    for rnd in range(1 if quick else 2):
         names = list(tv)
         names = names[rnd % len(names):] + names[:rnd % len(names)]
         for n in names:
