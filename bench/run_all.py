@@ -187,7 +187,7 @@ def report(res: dict, quick: bool) -> str:
         busy = max(max(s.get("load_avg_before", 0), s.get("load_avg_after", 0)) for s in secs.values())
         if busy > 2.5:
             add(f"**Caveat: the CPU was shared during this run** (load average up to {busy:.1f} on 2 cores: other "
-                "jobs — a `texgan demo` and the GAN-family bench — ran at the same time, and the run could not be moved). "
+                "jobs — a `texgan demo`, the GAN-family bench and later a test suite — ran at the same time, and the run could not be moved; the main run was stopped after its training part and the Blender and memory rows were run separately, see the command). "
                 "Interleaving keeps A and B under the same conditions, so ratios are fairer than absolute numbers, but not "
                 "immune: with more runnable threads than cores, PyTorch's OpenMP threads (which wait for each other at "
                 "every op) lose more than ONNX Runtime's pool, so the ORT / eager ratios below are likely *upper bounds*, "
