@@ -165,6 +165,15 @@ SCRIPT = textwrap.dedent(r'''
     R["per_object_seeds"] = sorted(o.active_material["texgan"]["seed"] for o in (obj, sphere))
     R["per_object_distinct"] = obj.active_material != sphere.active_material
 
+    # A starter model shipped inside the zip, picked by its library name, on a fresh material.
+    bpy.context.view_layer.objects.active = cube
+    R["starter"] = call(model="cobbles", width=64, height=64, seed=7, target='NEW_MATERIAL')
+    starter_mat = cube.active_material
+    R["starter_material"] = {"model": starter_mat["texgan"].get("model"), "images": sorted(
+        n.image.name for n in starter_mat.node_tree.nodes if n.get("texgan_role", "").startswith("image:"))}
+    R["starter_std"] = float(np.std(np.asarray(next(
+        n.image for n in starter_mat.node_tree.nodes if n.get("texgan_role") == "image:base_color").pixels[:])))
+
     # Saved and reopened: the packed images are still there.
     blend = os.path.join(out_dir, "scene.blend")
     bpy.ops.wm.save_as_mainfile(filepath=blend)
@@ -325,10 +334,19 @@ def test_apply_to_selected_with_seed_per_object(blender_run):
     assert r["per_object_seeds"] == [3, 4] and r["per_object_distinct"]
 
 
+def test_starter_model_from_the_zip_paints_a_material(blender_run):
+    r, _ = blender_run
+    assert r["starter"][0] == ["FINISHED"], r["starter"]
+    assert "cobbles" in str(r["starter_material"]["model"]) and len(r["starter_material"]["images"]) >= 3
+    assert r["starter_std"] > 0.02  # a real texture, not a flat colour
+
+
 def test_saved_blend_keeps_images_and_disable_unregisters(blender_run):
     r, _ = blender_run
     reloaded = r["reloaded"]
-    assert len(reloaded) == 2  # the two per-object materials; 'Mat' lost its last user and was not saved
+    # the two per-object materials and the starter-model material; 'Mat' lost its last user and was not saved
+    assert sorted(i["material"] for i in reloaded) == ["texgan cobbles", "texgan tiny Plane", "texgan tiny Sphere"]
     for image in reloaded:
-        assert image["size"] == [16, 16] and image["packed"] and image["has_data"], image
+        assert image["size"] == ([64, 64] if "cobbles" in image["material"] else [16, 16]), image
+        assert image["packed"] and image["has_data"], image
     assert r["disabled"] and r["unregistered"] and r["op_gone"]
