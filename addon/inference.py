@@ -453,7 +453,7 @@ class TextureModel:
         self.session = _open_session(self.path, providers, optimize=True, threads=threads)
         self.providers = list(self.session.get_providers())
         if want_cuda and self.providers[0] != "CUDAExecutionProvider":
-            reason = ("ONNX Runtime could not start its CUDA provider (CUDA 12 / cuDNN 9 libraries missing "
+            reason = ("ONNX Runtime could not start its CUDA provider (CUDA 13 / cuDNN 9 libraries missing "
                       "or no usable GPU)")
             if device == "cuda":
                 raise ModelError(f"CUDA was requested but {reason}; use --device cpu or auto")
