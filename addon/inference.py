@@ -387,12 +387,33 @@ def _apply_table(src: np.ndarray, table, start: int, axis: int) -> np.ndarray:
 # Devices
 # ----------------------------------------------------------------------------------------
 
+def ort_packages_clash(installed=None) -> str | None:
+    """onnxruntime and onnxruntime-gpu share one import name; installed side by side, whichever was
+    installed last wins and CUDA can silently disappear. Say so instead of falling back quietly."""
+    if installed is None:
+        from importlib import metadata
+        installed = set()
+        for name in ("onnxruntime", "onnxruntime-gpu"):
+            try:
+                metadata.distribution(name)
+                installed.add(name)
+            except metadata.PackageNotFoundError:
+                pass
+    if {"onnxruntime", "onnxruntime-gpu"} <= set(installed):
+        return ("both onnxruntime and onnxruntime-gpu are installed and clash; run "
+                "'pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu'")
+    return None
+
+
 def cuda_unavailable_reason() -> str | None:
     """Why CUDA cannot be tried here, or None when it is worth trying."""
     try:
         import onnxruntime as ort
     except ImportError:
         return "onnxruntime is not installed"
+    clash = ort_packages_clash()
+    if clash:
+        return clash
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return "this onnxruntime build has no CUDA support (install onnxruntime-gpu)"
     if sys.platform == "darwin":

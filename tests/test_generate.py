@@ -210,3 +210,12 @@ def test_bad_generate_inputs_write_nothing(tiny_onnx, tmp_path, capsys):
     assert main(["generate", m, "--out", str(tmp_path / "tex.png"), "--size", "16", "--force"]) == 0
     assert existing.read_bytes() != b"keep" and len(list(tmp_path.glob("tex_*.png"))) == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_side_by_side_onnxruntime_packages_are_named_as_the_reason():
+    from addon.inference import ort_packages_clash
+    assert ort_packages_clash(installed={"onnxruntime-gpu"}) is None
+    assert ort_packages_clash(installed={"onnxruntime"}) is None
+    msg = ort_packages_clash(installed={"onnxruntime", "onnxruntime-gpu"})
+    assert "both onnxruntime and onnxruntime-gpu" in msg and "pip uninstall" in msg
+    assert ort_packages_clash() is None  # this environment has exactly one of them
