@@ -174,11 +174,16 @@ def remember_thumbnail(info: ModelInfo, base_color, size: int = 128) -> str | No
 
 
 class Library:
-    """Scans folders for models; results are cached per file (path, size, mtime)."""
+    """Scans folders for models; what a file holds is cached per file (real path, size, mtime).
+
+    Describing a model opens an ONNX Runtime session to read its metadata (tens of milliseconds
+    up to a tenth of a second), so ``scan`` and ``find`` share one cache and a file is only
+    described again after it changes.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._cache: dict = {}
+        self._cache: dict = {}  # real path -> ((size, mtime_ns), ModelInfo); a changed file replaces its entry
         self.models: list[ModelInfo] = []
 
     def sources(self, folders) -> list[tuple[Path, bool]]:
@@ -188,6 +193,23 @@ class Library:
                 out.append((Path(os.path.expanduser(str(folder))), False))
         out.append((BUILTIN_DIR, True))
         return out
+
+    def info(self, path, builtin: bool = False, real: str | None = None) -> ModelInfo:
+        """``describe(path)``, from the cache while the file's size and mtime are unchanged."""
+        real = real or os.path.realpath(path)
+        st = os.stat(real)
+        stamp = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            entry = self._cache.get(real)
+        if entry is not None and entry[0] == stamp:
+            info = entry[1]
+            if info.thumbnail is None and info.ok:
+                info.thumbnail = _cached_thumbnail(str(path))  # made from a result since it was described
+            return info
+        info = describe(path, builtin)
+        with self._lock:
+            self._cache[real] = (stamp, info)
+        return info
 
     def scan(self, folders=(), include_builtin: bool = True) -> list[ModelInfo]:
         models, seen = [], set()
@@ -203,17 +225,10 @@ class Library:
                 if real in seen:
                     continue
                 seen.add(real)
-                st = p.stat()
-                key = (real, st.st_size, st.st_mtime_ns)
-                with self._lock:
-                    info = self._cache.get(key)
-                if info is None:
-                    info = describe(p, builtin)
-                    with self._lock:
-                        self._cache[key] = info
-                elif info.thumbnail is None and info.ok:
-                    info.thumbnail = _cached_thumbnail(str(p))  # made from a result since the last scan
-                models.append(info)
+                try:
+                    models.append(self.info(p, builtin, real))
+                except OSError:  # removed while scanning
+                    continue
         self.models = models
         return models
 
@@ -223,7 +238,15 @@ class Library:
             return None
         candidate = os.path.expanduser(str(name_or_path))
         if os.path.isfile(candidate):
-            return describe(candidate)
+            real = os.path.realpath(candidate)
+            builtin = Path(real).parent == BUILTIN_DIR
+            try:
+                info = self.info(candidate, builtin, real)
+            except OSError:  # removed since isfile()
+                return describe(candidate, builtin)
+            # The cached entry may have been described through another path to the same file
+            # (a library folder, a symlink): answer with the path the caller gave.
+            return info if info.path == str(candidate) else dataclasses.replace(info, path=str(candidate))
         for info in self.scan(folders):
             if name_or_path in (info.name, Path(info.path).stem, Path(info.path).name):
                 return info

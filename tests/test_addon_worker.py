@@ -110,6 +110,44 @@ def test_library_scans_folders_reads_metadata_and_flags_bad_files(addon_model, t
     assert lib.find("nothing-here", [str(tmp_path)]) is None
 
 
+def test_library_find_by_path_reuses_the_scan_cache(addon_model, tmp_path, monkeypatch):
+    # describe() opens an ONNX Runtime session: an unchanged file must be described only once.
+    path = tmp_path / "bricks.onnx"
+    shutil.copy(addon_model, path)
+    calls = []
+    real_describe = library.describe
+    monkeypatch.setattr(library, "describe", lambda p, builtin=False: calls.append(str(p)) or real_describe(p, builtin))
+    lib = library.Library()
+    first = lib.find(str(path))
+    assert first.ok and len(calls) == 1
+    assert lib.find(str(path)) is first and len(calls) == 1
+    lib.scan([str(tmp_path)], include_builtin=False)
+    assert len(calls) == 1  # scan and find share the cache
+    link = tmp_path / "link.onnx"
+    link.symlink_to(path)
+    via_link = lib.find(str(link))
+    assert len(calls) == 1 and via_link.path == str(link) and via_link.name == first.name
+
+
+def test_library_find_describes_a_changed_file_again(addon_model, tmp_path, monkeypatch):
+    import os
+    path = tmp_path / "model.onnx"
+    shutil.copy(addon_model, path)
+    calls = []
+    real_describe = library.describe
+    monkeypatch.setattr(library, "describe", lambda p, builtin=False: calls.append(str(p)) or real_describe(p, builtin))
+    lib = library.Library()
+    assert lib.find(str(path)).ok and len(calls) == 1
+    path.write_bytes(b"garbage")  # replaced by something else: new size and mtime
+    broken = lib.find(str(path))
+    assert len(calls) == 2 and not broken.ok
+    shutil.copy(addon_model, path)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # same size, only the mtime moves
+    assert lib.find(str(path)).ok and len(calls) == 3
+    assert lib.find(str(path)).ok and len(calls) == 3
+
+
 def test_thumbnail_png_is_written_and_readable(addon_model, tmp_path):
     from PIL import Image
     library.set_thumbnail_dir(str(tmp_path / "thumbs"))
