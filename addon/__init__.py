@@ -10,7 +10,8 @@ All imports inside the package are relative.
 from __future__ import annotations
 
 # Blender-facing modules, registered in this order and unregistered in reverse.
-_BPY_MODULES = ("preferences", "operators", "panels")
+# (blender_images registers the save_pre handler that packs images left for save time.)
+_BPY_MODULES = ("preferences", "blender_images", "operators", "panels")
 
 
 def _modules():

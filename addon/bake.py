@@ -783,7 +783,9 @@ def _prepare_materials(baker: Baker, jobs: list) -> dict:
 
 def _save_blend(out_path: str, pack: bool) -> None:
     import bpy
+    from .blender_images import pack_pending_images
     _drop_io_scene()
+    pack_pending_images()  # texgan images left for save time are always packed, pack_images or not
     if pack:
         for image in bpy.data.images:
             if image.get("texgan_role") and image.source == 'FILE' and image.packed_file is None:

@@ -20,7 +20,7 @@ import random
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import library, nodes, worker
+from . import blender_images, library, nodes, worker
 from .preferences import settings
 
 # The one job the UI may run at a time (read by the panels for progress and Cancel).
@@ -460,6 +460,7 @@ def write_textured_blend(out_path, model_path=None, maps=None, width=1024, heigh
     sun = bpy.data.objects.new("texgan sun", sun_data)
     sun.rotation_euler = (math.radians(50), 0, math.radians(30))
     scene.collection.objects.link(sun)
+    blender_images.pack_pending_images()  # packed even where the add-on's save handler is not registered
     bpy.ops.wm.save_as_mainfile(filepath=str(out_path), compress=True)
     info.update(blend=str(out_path), material=material.name, objects=[floor.name, ball.name],
                 maps=sorted(maps), size=[int(next(iter(maps.values())).shape[1]), int(next(iter(maps.values())).shape[0])])

@@ -109,7 +109,8 @@ SCRIPT = textwrap.dedent(r'''
             img.pixels.foreach_get(px)
             np.save(os.path.join(out_dir, role[6:] + ".npy"), px.reshape(h, w, 4)[::-1])
             R["images"][role[6:]] = {"size": [w, h], "colorspace": img.colorspace_settings.name,
-                                     "packed": img.packed_file is not None, "extension": node.extension,
+                                     "packed": img.packed_file is not None, "pending": bool(img.get("texgan_pack")),
+                                     "extension": node.extension,
                                      "float": img.is_float}
     R["mapping_scale"] = list(ours["mapping"].inputs["Scale"].default_value)
     R["material_props"] = dict(mat["texgan"].to_dict())
@@ -270,7 +271,9 @@ def test_generate_wires_images_into_principled(blender_run):
     assert imgs["base_color"]["colorspace"] == "sRGB"
     assert imgs["height"]["colorspace"] == "Non-Color" and imgs["roughness"]["colorspace"] == "Non-Color"
     for info in imgs.values():
-        assert info["size"] == [W, H] and info["packed"] and info["extension"] == "REPEAT"
+        assert info["size"] == [W, H] and info["extension"] == "REPEAT"
+        # Background mode: left unpacked until the .blend is saved (test_saved_blend_keeps_images...)
+        assert not info["packed"] and info["pending"], info
     assert r["material_props"]["seed"] == SEED
     assert " on CPU in " in r["status"] and "GPU not used" in r["status"], r["status"]
 

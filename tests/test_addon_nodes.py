@@ -58,7 +58,8 @@ def test_wiring_colour_spaces_and_pixels(scene):
         assert node.extension == "REPEAT"
         assert links_into(node.inputs["Vector"])[0][0] == ours["mapping"]
         assert tuple(node.image.size) == (40, 24)
-        assert node.image.packed_file is not None
+        # No UI here (bpy module): packing is left for save time.
+        assert node.image.packed_file is None and node.image[blender_images.PACK_TAG]
 
     # Pixels: float height exact; 8-bit maps within quantisation; row 0 at the top.
     height = blender_images.read_pixels(images["height"])
@@ -133,7 +134,8 @@ def test_material_without_principled_is_refused_untouched(scene):
 def test_packed_images_survive_save_and_reload(scene, tmp_path):
     obj, material = scene
     maps = synthetic_maps(seed=7)
-    nodes.apply_maps(material, maps)
+    nodes.apply_maps(material, maps)  # deferred packing puts texgan's save_pre handler in place
+    assert any(blender_images._is_our_handler(fn) for fn in bpy.app.handlers.save_pre)
     path = tmp_path / "t.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     bpy.ops.wm.open_mainfile(filepath=str(path))
@@ -141,6 +143,7 @@ def test_packed_images_survive_save_and_reload(scene, tmp_path):
     ours = nodes.our_nodes(material)
     assert set(ours) >= {"image:base_color", "image:height", "image:roughness"}
     height = ours["image:height"].image
+    assert height.packed_file is not None and blender_images.PACK_TAG not in height
     assert height.colorspace_settings.name == "Non-Color"
     np.testing.assert_allclose(blender_images.read_pixels(height)[..., 0], maps["height"], atol=1e-6)
     base = ours["image:base_color"].image
@@ -157,6 +160,7 @@ def test_save_beside_the_blend(scene, tmp_path):
     assert (tmp_path / "textures").is_dir() and len(list((tmp_path / "textures").iterdir())) == 3
     for role, image in images.items():
         assert image.packed_file is None and image.filepath.startswith("//")
+        assert blender_images.PACK_TAG not in image  # a file on disk: nothing left to pack
     np.testing.assert_allclose(blender_images.read_pixels(images["height"])[..., 0], maps["height"], atol=1e-6)
     np.testing.assert_allclose(blender_images.read_pixels(images["base_color"])[..., :3], maps["base_color"],
                                atol=0.5 / 255 + 1e-6)
@@ -173,5 +177,6 @@ def test_write_textured_blend_for_the_demo(tmp_path):
     assert material.name == summary["material"] and bpy.data.objects["texgan floor"].active_material == material
     ours = nodes.our_nodes(material)
     assert {"image:base_color", "image:height", "image:roughness", "bump"} <= set(ours)
+    assert all(ours[f"image:{role}"].image.packed_file is not None for role in maps)
     np.testing.assert_allclose(blender_images.read_pixels(ours["image:height"].image)[..., 0], maps["height"], atol=1e-6)
     assert bpy.context.scene.camera is not None
