@@ -78,7 +78,9 @@ class TrainConfig:
     sample_every: int = 250
     checkpoint_every: int = 500
     log_every: int = 10
-    amp: bool = True               # mixed precision on CUDA
+    # Mixed precision where the hardware computes it natively: bf16 (or fp16) on CUDA, bf16 on CPUs
+    # with AVX512-BF16/AMX. Weights, optimiser state and the R1/GP penalties stay float32.
+    amp: bool = True
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -70,6 +70,16 @@ def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0):
     return TextureGenerator(g_spec), PatchDiscriminator(d_spec)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision this device computes natively, or None (stay float32).
+    On the CPU only bf16 pays, and only with AVX512-BF16/AMX (docs/benchmarks.md: ~1.4x per step)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 def make_optimizer(cfg: TrainConfig, params, which: str) -> torch.optim.Optimizer:
     name, lr_g, lr_d, betas = cfg.resolved_optimizer()
     lr = lr_g if which == "g" else lr_d
@@ -187,6 +197,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     opt_d = make_optimizer(cfg, D.parameters(), "d")
     objective = OBJECTIVES[cfg.loss]
     n_critic = cfg.resolved_n_critic()
+    reuse_fake = n_critic == 1
     step, seconds_before = 0, 0.0
 
     if cfg.resume:
@@ -220,15 +231,14 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
         run.mkdir(parents=True, exist_ok=True)
         (run / "samples").mkdir(exist_ok=True)
         (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    amp_dtype = autocast_dtype(device) if cfg.amp else None
     lh = lw = cfg.size // G.scale
     fixed_z = G_ema.sample_latent(8, 2 * lh, 2 * lw, torch.Generator().manual_seed(cfg.seed + 4))
     fixed_classes = torch.arange(8, device=device) % num_classes if num_classes else None
     schedule = progressive.Schedule(cfg, G) if cfg.progressive else None
 
     def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp)
+        return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
     def real_batch(n):
         """(crops, class ids or None)"""
@@ -293,22 +303,25 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
                 return progressive.real_at(real, stage) if stage else real
 
             # --- D: real vs fake (fakes carry the reals' classes) -----------------------------
+            # With one critic step the fake is drawn once with autograd on: D trains on it
+            # detached and the G phase reuses it (as the DCGAN example does), saving a G forward.
             D.requires_grad_(True)
             for _ in range(n_critic):
                 real, real_cls = real_batch(batch)
                 real = at_stage(real)
-                with torch.no_grad(), autocast():
+                with torch.set_grad_enabled(reuse_fake), autocast():
                     fake = fakes(batch, real_cls, stage).float()
                 real_aug, fake_aug = aug(real), aug(fake)
+                fake_aug_d = fake_aug.detach()
                 with autocast():
-                    d_real, d_fake = D(real_aug, real_cls).float(), D(fake_aug, real_cls).float()
+                    d_real, d_fake = D(real_aug, real_cls).float(), D(fake_aug_d, real_cls).float()
                     if cfg.loss in LOGISTIC and cfg.label_smoothing > 0:
                         loss_d = objective.d_loss(d_real, d_fake, 1.0 - cfg.label_smoothing)
                     else:
                         loss_d = objective.d_loss(d_real, d_fake)
                 penalty = torch.zeros((), device=device)
                 if cfg.loss == "wgan-gp":
-                    penalty = gradient_penalty(lambda x: D(x, real_cls), real_aug, fake_aug, aug_rng)
+                    penalty = gradient_penalty(lambda x: D(x, real_cls), real_aug, fake_aug_d, aug_rng)
                 opt_d.zero_grad(set_to_none=True)
                 (loss_d + cfg.gp_weight * penalty).backward()
                 dist.average_gradients(D, rank)
@@ -328,9 +341,13 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
 
             # --- G: fool D ---------------------------------------------------------------------
             D.requires_grad_(False)
-            fake_cls = random_classes(batch)
+            if reuse_fake:
+                fake_cls = real_cls
+            else:
+                fake_cls = random_classes(batch)
+                with autocast():
+                    fake_aug = aug(fakes(batch, fake_cls, stage).float())
             with autocast():
-                fake_aug = aug(fakes(batch, fake_cls, stage).float())
                 loss_g = objective.g_loss(D(fake_aug, fake_cls).float())
                 if cfg.feature_matching > 0:
                     with torch.no_grad():
