@@ -97,15 +97,18 @@ def plots(res: dict, suffix: str) -> dict:
     import matplotlib.pyplot as plt
     made = {}
     ttq = res.get("ttq")
-    if ttq and ttq.get("points"):
-        pts = ttq["points"]
+    if ttq and ttq.get("curves"):
         fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=110)
-        ax.plot([p["seconds"] for p in pts], [p["swd_ratio"] for p in pts], "o-", label="default config (CPU)")
+        for name, c in ttq["curves"].items():
+            pts = c["points"]
+            ax.plot([q["seconds"] for q in pts], [q["swd_ratio"] for q in pts], "o-",
+                    label=f"{name} ({c['threads']} thread)")
         ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="floor (held-out real = 1.0)")
-        ax.set_xlabel(f"training wall-clock seconds ({res.get('machine', {}).get('logical_cores', '?')} CPU cores)")
+        ax.set_xscale("log")
+        ax.set_xlabel("training seconds (CPU, one core per run)")
         ax.set_ylabel("SWD / floor (lower is better)")
-        ax.set_title("Time to quality, bricks material")
-        ax.grid(alpha=0.3)
+        ax.set_title("Time to quality, default config, bricks material")
+        ax.grid(alpha=0.3, which="both")
         ax.legend()
         fig.tight_layout()
         name = f"bench_time_to_quality{suffix}.png"
@@ -137,7 +140,7 @@ def plots(res: dict, suffix: str) -> dict:
         ips = tr["dcgan"]["images_per_s"]
         labels = {"ref": "reference loop", "ref_fused": "ref + fused Adam", "ref_cl": "ref + channels-last",
                   "ref_bf16": "ref + bf16 autocast",
-                  "texgan": "texgan --arch dcgan", "texgan_fused_cl": "texgan + fused + ch-last"}
+                  "texgan": "texgan --arch dcgan", "texgan_fp32": "texgan --no-amp (fp32)"}
         fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=110)
         keys = [k for k in labels if k in ips]
         ax.barh([labels[k] for k in keys], [ips[k] for k in keys], color=["C0" if k.startswith("ref") else "C1" for k in keys])
@@ -163,7 +166,9 @@ def report(res: dict, quick: bool) -> str:
         "variants of a comparison alternate round by round after a warm-up, and medians are compared.")
     add("")
     add("```sh")
-    add(res.get("command", ".venv/bin/python bench/run_all.py"))
+    cmds = [v["_section"].get("command") for v in res.values() if isinstance(v, dict) and "_section" in v]
+    for c in dict.fromkeys(c for c in cmds if c) or [".venv/bin/python bench/run_all.py"]:
+        add(c)
     add("```")
     add("")
     add("| machine | |")
@@ -184,15 +189,13 @@ def report(res: dict, quick: bool) -> str:
         add("Load average before/after each section (2 cores; > 2 means something else was running): " +
             "; ".join(f"{k} {s.get('load_avg_before')}/{s.get('load_avg_after')} ({s.get('seconds')} s)" for k, s in secs.items()) + ".")
         add("")
-        busy = max(max(s.get("load_avg_before", 0), s.get("load_avg_after", 0)) for s in secs.values())
+        timed = [s for k, s in secs.items() if k != "memory"]   # memory rows are not timings
+        busy = max((max(s.get("load_avg_before", 0), s.get("load_avg_after", 0)) for s in timed), default=0)
         if busy > 2.5:
-            add(f"**Caveat: the CPU was shared during this run** (load average up to {busy:.1f} on 2 cores: other "
-                "jobs — a `texgan demo`, the GAN-family bench and later a test suite — ran at the same time, and the run could not be moved; the main run was stopped after its training part and the Blender and memory rows were run separately, see the command). "
+            add(f"**Caveat: the CPU was shared during this run** (load average up to {busy:.1f} on 2 cores). "
                 "Interleaving keeps A and B under the same conditions, so ratios are fairer than absolute numbers, but not "
-                "immune: with more runnable threads than cores, PyTorch's OpenMP threads (which wait for each other at "
-                "every op) lose more than ONNX Runtime's pool, so the ORT / eager ratios below are likely *upper bounds*, "
-                "and all rates (images/s, MPix/s, GFLOP/s) are lower than an idle machine gives. Re-run "
-                "`make bench` on an idle machine before quoting absolute numbers.")
+                "immune: with more runnable threads than cores, PyTorch's OpenMP threads lose more than ONNX Runtime's "
+                "pool. Re-run `make bench` on an idle machine before quoting absolute numbers.")
             add("")
 
     syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
@@ -205,7 +208,8 @@ def report(res: dict, quick: bool) -> str:
     if tr:
         r = tr["dcgan"]["ratio_texgan_over_ref"]
         add(f"| training ≥ 1.3× the reference DCGAN loop's images/s | {r:.2f}× "
-            f"({tr['dcgan']['images_per_s']['texgan']:.1f} vs {tr['dcgan']['images_per_s']['ref']:.1f} img/s) | {yes(r >= 1.3)}: see [gap](#gap-training) |")
+            f"({tr['dcgan']['images_per_s']['texgan']:.1f} vs {tr['dcgan']['images_per_s']['ref']:.1f} img/s, bf16 autocast; "
+            f"float32: {tr['dcgan']['ratio_texgan_fp32_over_ref']:.2f}×) | {yes(r >= 1.3)}: see [cause](#gap-training) |")
     if syn:
         rs = [x["ratio"] for x in syn["ort_vs_torch"]]
         add(f"| ONNX Runtime ≥ 1.5× PyTorch eager (CPU) | " +
@@ -229,14 +233,12 @@ def report(res: dict, quick: bool) -> str:
                 f"{r['kind']} ({r['channels']} ch, {r['dtype']}): {r['peak_mb'] / 1024:.2f} GB" for r in big) +
                 f" | {yes(all(r['peak_mb'] < 4096 for r in big))} |")
         else:
-            est = memory_estimates(mem)
-            add("| 16384² with peak memory < 4 GB | not measured in this run" + (": " + "; ".join(est) if est else "") +
-                " | **not measured** (estimated only) |" if est else
-                "| 16384² with peak memory < 4 GB | not measured in this run | **not measured** |")
+            add("| 16384² with peak memory < 4 GB | not measured in this run | **not measured** |")
     if bl and bl.get("rows"):
         r1 = next((r for r in bl["rows"] if r["size"] == 1024), bl["rows"][0])
         add(f"| Blender overhead < 10% of inference at 1024² | {r1['overhead_pct']:.1f}% "
-            f"({r1['op_s']:.3f} s vs {r1['inference_s']:.3f} s) | {yes(r1['overhead_pct'] < 10)} |")
+            f"({r1['op_s']:.3f} s vs {r1['inference_s']:.3f} s; encoding deferred to save without a UI) | "
+            f"{yes(r1['overhead_pct'] < 10)}: see [cause](#gap-blender) |")
     add("")
     add(gaps_text(res))
     add("")
@@ -250,16 +252,16 @@ def report(res: dict, quick: bool) -> str:
         add(f"`bench/train_speed.py`. DCGAN (paper architecture, `gan_core/dcgan.py`, base width 64), batch {tr['batch']}, "
             f"{tr['size']} px, the embedded RGB exemplar (planks base colour), CPU, torch {tr['torch_threads']} threads. "
             f"{d['reps']} interleaved rounds; texgan is timed over {d['timed_steps_texgan']} steps after "
-            f"{d['timed_steps_texgan']} warm-up steps (from its own log.csv), the reference over {d['timed_steps_ref']} steps "
+            f"warm-up steps (from its own log.csv), the reference over {d['timed_steps_ref']} steps "
             "of a warm loop.")
         add("")
         add("| variant | images/s | vs reference |")
         add("|---|---|---|")
         names = {"ref": "reference loop (pytorch/examples dcgan style)", "ref_fused": "reference + fused Adam",
                  "ref_cl": "reference + channels-last", "ref_bf16": "reference + bf16 autocast (CPU)",
-                 "texgan": "`texgan train --arch dcgan --loss nonsat`",
-                 "texgan_fused_cl": "texgan + fused Adam + channels-last (patched in by the bench)"}
-        for k in ("ref", "ref_fused", "ref_cl", "ref_bf16", "texgan", "texgan_fused_cl"):
+                 "texgan": "`texgan train --arch dcgan --loss nonsat` (default `amp`: bf16 autocast here)",
+                 "texgan_fp32": "`texgan train --arch dcgan --loss nonsat --no-amp` (float32)"}
+        for k in ("ref", "ref_fused", "ref_cl", "ref_bf16", "texgan", "texgan_fp32"):
             if k in ips:
                 add(f"| {names[k]} | {ips[k]:.1f} | {ips[k] / ips['ref']:.2f}× |")
         add("")
@@ -273,10 +275,6 @@ def report(res: dict, quick: bool) -> str:
         t = tr.get("tileable") or {"steps_per_s": {}, "timed_steps": 0, "loss": "", "n_critic": 0, "batch": 0,
                                     "g_widths": [], "d_widths": [], "images_per_s": {}}
         sps = t["steps_per_s"]
-        if not sps:
-            add("**Default tileable config steps/s: not measured in this run** — the run was stopped in that part "
-                "to meet its deadline (CPU shared with a test suite and another bench).")
-            add("")
         if sps:
             add(f"**Default tileable config** (`TrainConfig()`: {t['loss']}, {t['n_critic']} critic steps per G step, batch "
                 f"{t['batch']}, G widths {t['g_widths']}, D widths {t['d_widths']}, bricks material, 5 channels), "
@@ -285,8 +283,11 @@ def report(res: dict, quick: bool) -> str:
         if sps:
             add("| variant | G steps/s | images/s (G batch) | vs default |")
             add("|---|---|---|---|")
+        tnames = {"default": "default (`amp`: bf16 autocast here)", "fp32": "`--no-amp` (float32)",
+                  "fused": "default + fused Adam (patched in by the bench)",
+                  "channels_last": "default + channels-last G and D (patched in by the bench)"}
         for k, v in sps.items():
-            add(f"| {k} | {v:.2f} | {t['images_per_s'][k]:.1f} | {v / sps['default']:.2f}× |")
+            add(f"| {tnames.get(k, k)} | {v:.2f} | {t['images_per_s'][k]:.1f} | {v / sps['default']:.2f}× |")
         add("")
         dp = tr.get("data_path", {})
         if dp:
@@ -301,34 +302,36 @@ def report(res: dict, quick: bool) -> str:
             add("")
 
     # ---------------------------------------------------------------- 2 time to quality
-    if not ttq:
-        add("## 2. Time to quality")
-        add("")
-        add("**Not measured in this run.** It was started, but with the CPU oversubscribed (load average above 5 on 2 "
-            "cores: a test suite, the GAN-family bench and this run) the default config made 5 steps in 54 s of training "
-            "(~0.6 s per step on a quiet core), so a quality-vs-seconds curve would measure the other jobs; it was "
-            "stopped. `python bench/time_to_quality.py` (or `run_all.py --only ttq`) measures it on a quiet machine. "
-            "GPU: not measured — no GPU was lent to this task.")
-        add("")
-    if ttq:
-        add("## 2. Time to quality")
-        add("")
+    add("## 2. Time to quality")
+    add("")
+    if ttq and ttq.get("curves"):
         add(f"`bench/time_to_quality.py`. The default config ({ttq['loss']}, batch {ttq['batch']}, G widths "
-            f"{ttq['g_widths']}) on the embedded bricks material, CPU. One run trained in segments (`train(..., "
-            "max_minutes=…, resume=True)`); the clock is the run's own training seconds (evaluation not counted). "
-            "Score: `texgan eval`'s SWD ratio on 8 textures of 256 px (1.0 = as close as held-out real texture).")
+            f"{ttq['g_widths']}) on the embedded bricks material, CPU, with `amp` (bf16 autocast) and with `--no-amp` "
+            "(float32): the two runs train at the same time, one process and one thread each, so they share the "
+            "machine's conditions. Each run is trained in segments (`train(..., max_minutes=…, resume=True)`); the clock "
+            "is the run's own training seconds (evaluation not counted). Score: `texgan eval`'s SWD ratio on 8 textures "
+            "of 256 px (1.0 = as close as held-out real texture; lower is better).")
         add("")
-        add("| training s | step | SWD / floor | seam ratio | diversity (real) |")
-        add("|---|---|---|---|---|")
-        for p in ttq["points"]:
-            add(f"| {p['seconds']:.0f} | {p['step']} | {p['swd_ratio']:.2f} | {p['seam_ratio']:.3f} | "
-                f"{p['diversity']:.3f} ({p['diversity_real']:.3f}) |")
+        names = list(ttq["curves"])
+        add("| training s | " + " | ".join(f"{n}: step, SWD / floor, seam" for n in names) + " |")
+        add("|---|" + "---|" * len(names))
+        rows = zip(*(ttq["curves"][n]["points"] for n in names))
+        for pts in rows:
+            add(f"| {pts[0]['seconds']:.0f} | " + " | ".join(
+                f"{q['step']}, **{q['swd_ratio']:.2f}**, {q['seam_ratio']:.2f}" for q in pts) + " |")
+        add("")
+        last = {n: ttq["curves"][n]["points"][-1] for n in names}
+        add("Diversity at the end (mean pairwise distance of the textures; real crops in brackets): " + ", ".join(
+            f"{n} {q['diversity']:.3f} ({q['diversity_real']:.3f})" for n, q in last.items()) + ".")
         add("")
         if "ttq" in made:
             add(f"![time to quality]({made['ttq']})")
             add("")
-        add("GPU: not measured — no GPU was lent to this task.")
+    else:
+        add("Not measured in this run: `python bench/time_to_quality.py` (or `run_all.py --only ttq`).")
         add("")
+    add("GPU: not measured — " + ((res.get("gpu") or {}).get("reason") or "no GPU was lent to this task") + ".")
+    add("")
 
     # ---------------------------------------------------------------- 3 synthesis
     if syn:
@@ -396,26 +399,29 @@ def report(res: dict, quick: bool) -> str:
         if "rows" in bl:
             add(f"`bench/blender_overhead.py` in the bpy module {bl.get('bpy')}: the add-on registered from this repository, "
                 "`bpy.ops.texgan.generate(model=…, width=S, height=S, seed=0, target='ACTIVE_MATERIAL', device='CPU')` "
-                "(synchronous, as from a script; images packed into the .blend, the default) vs `TextureModel.generate(S, S, "
-                "seed=0)` on a warm session, alternating after one warm-up each. *Blender side* = operator time minus the "
-                "operator's own inference time (job.seconds): image creation, pixel upload, packing, node wiring.")
+                "(synchronous, as a script or `blender -b` runs it; the images are packed into the .blend when it is "
+                "saved) vs `TextureModel.generate(S, S, seed=0)` on a warm session, alternating after one warm-up each. "
+                "*Blender side* = operator time minus the operator's own inference time (job.seconds): resolving the "
+                "model, image creation, pixel upload, node wiring. *Pack at save* = what saving the .blend then costs "
+                "for these images (`pack_pending_images()`, PNG and EXR encoding).")
             add("")
-            add("| size | operator s | inference s | overhead s | overhead % of inference | Blender side s | reps |")
-            add("|---|---|---|---|---|---|---|")
+            add("| size | operator s | inference s | overhead s | overhead % of inference | Blender side s | pack at save s | reps |")
+            add("|---|---|---|---|---|---|---|---|")
             for r in bl["rows"]:
                 add(f"| {r['size']}² | {r['op_s']:.3f} | {r['inference_s']:.3f} | {r['overhead_s']:.3f} | "
-                    f"**{r['overhead_pct']:.1f}%** | {r['blender_side_s']:.3f} | {r['reps']} |")
+                    f"**{r['overhead_pct']:.1f}%** | {r['blender_side_s']:.3f} | {r.get('pack_at_save_s', float('nan')):.3f} | {r['reps']} |")
             add("")
             if all("breakdown" in r for r in bl["rows"]):
                 add("Where the Blender side goes (one texture, the add-on's own helpers, all maps together):")
                 add("")
-                add("| size | resolve model (library.find) s | split into maps s | to RGBA + row flip s | new image + foreach_set s | pack (PNG/EXR encode) s |")
+                add("| size | resolve model (library.find, cached) s | split into maps s | to RGBA + row flip s | new image + foreach_set s | pack (PNG/EXR encode; at save) s |")
                 add("|---|---|---|---|---|---|")
                 for r in bl["rows"]:
                     b = r["breakdown"]
                     add(f"| {r['size']}² | {b.get('resolve_s', float('nan')):.3f} | {b['split_s']:.3f} | {b['to_rgba_s']:.3f} | {b['foreach_set_s']:.3f} | {b['pack_s']:.3f} |")
                 add("")
-            add(blender_text(res))
+            add("In the UI the operator runs inference in a worker thread and packs the images when it applies the "
+                "result: see [Gaps](#gap-blender).")
         else:
             add(f"Failed: {bl.get('error')}")
         add("")
@@ -437,10 +443,13 @@ def report(res: dict, quick: bool) -> str:
             if k in ips:
                 add(f"| {what} | {k.replace('ref_', '')} | default | {B / ips[k]:.3f} | {B / ips['ref']:.3f} | "
                     f"{ips[k] / ips['ref']:.2f} | training (s per step of {B}) |")
-        if "texgan_fused_cl" in ips:
-            add(f"| fused Adam + channels-last, texgan --arch dcgan | both | default | {B / ips['texgan_fused_cl']:.3f} | "
-                f"{B / ips['texgan']:.3f} | {ips['texgan_fused_cl'] / ips['texgan']:.2f} | training (s per step of {B}) |")
+        if "texgan_fp32" in ips:
+            add(f"| bf16 autocast (`amp`), texgan --arch dcgan | bf16 | float32 | {B / ips['texgan']:.3f} | "
+                f"{B / ips['texgan_fp32']:.3f} | {ips['texgan'] / ips['texgan_fp32']:.2f} | training (s per step of {B}) |")
         sps = (tr.get("tileable") or {}).get("steps_per_s", {})
+        if "fp32" in sps:
+            add(f"| bf16 autocast (`amp`), default tileable config | bf16 | float32 | {1 / sps['default']:.3f} | "
+                f"{1 / sps['fp32']:.3f} | {sps['default'] / sps['fp32']:.2f} | training (s per step) |")
         for k in ("fused", "channels_last"):
             if k in sps:
                 add(f"| {k.replace('_', '-')}, default tileable config | {k} | default | {1 / sps[k]:.3f} | "
@@ -475,121 +484,75 @@ def report(res: dict, quick: bool) -> str:
 # Texts that explain the measured numbers (they quote the numbers, so they follow a re-run).
 
 def gaps_text(res: dict) -> str:
-    tr, syn, bl, mem = (res.get(k) for k in ("train", "synthesis", "blender", "memory"))
+    """Causes for the targets not met (and for the ones met only narrowly)."""
+    tr, syn, bl = (res.get(k) for k in ("train", "synthesis", "blender"))
     out = ["### Gaps and their causes", ""]
     if tr:
         d = tr["dcgan"]
-        ips = d["images_per_s"]
-        mc = tr.get("dcgan_macs", {"G_macs": 415e6, "D_macs": 104e6, "predicted_ratio": 0.8,
-                                   "texgan_extra_macs_per_image": 0, "ref_macs_per_image": 1})
+        r = d["ratio_texgan_over_ref"]
         out.append(
-            f'<a id="gap-training"></a>**Training, {d["ratio_texgan_over_ref"]:.2f}× the reference.** texgan\'s step does '
-            "more work than the reference iteration, by design: (1) fakes for D are drawn under `no_grad` and the G step "
-            "runs G *again* with autograd, where the reference draws one fake with grad and reuses it (`fake.detach()` for D, "
-            f"`fake` for G) — one extra G forward per step, and the DCGAN G costs {mc['G_macs'] / 1e6:.0f} M MACs per image "
-            f"against D's {mc['D_macs'] / 1e6:.0f} M; (2) the lazy R1 penalty every 4th step (a D forward and a double backward on reals); (3) "
-            "DiffAugment-style translate + colour jitter on every D input; (4) the EMA update and per-step logging. "
-            f"Counted in MACs (backward = 2× forward), (1)+(2) add {100 * mc['texgan_extra_macs_per_image'] / mc['ref_macs_per_image']:.0f}% "
-            f"to the reference's per-image work, which alone predicts {mc['predicted_ratio']:.2f}×. "
-            f"Fused Adam and channels-last, patched in from outside, move texgan to {ips.get('texgan_fused_cl', 0) / ips['ref']:.2f}× "
-            f"(channels-last alone on the reference: {d['channels_last_gain_ref']:.2f}×, fused Adam alone: {d['fused_gain_ref']:.2f}×). "
-            + (f"The one change measured here that is big enough is bf16 autocast on this AVX512-BF16 CPU: "
-               f"{d.get('bf16_gain_ref', float('nan')):.2f}× on the reference loop (texgan enables autocast on CUDA only). "
-               if d.get('bf16_gain_ref', 0) > 1.1 else
-               f"bf16 autocast measured {d.get('bf16_gain_ref', float('nan')):.2f}× (slower) on the reference loop in this "
-               "oversubscribed run, while a quiet one-core probe before the run gave ~1.4–1.7× on a G+D forward/backward: "
-               "unresolved until re-measured on a quiet machine. ")
-            + 
-            "So ≥ 1.3× needs, in gan_core/train.py: reuse the D-step fake for the G step when n_critic = 1 (saves the extra G "
-            "forward), CPU bf16 autocast where the CPU has native bf16 (quality effect not measured here), fused Adam; "
-            "`torch.compile` could not be measured (compiling the generator did not finish within a 30 s probe on this "
-            "2-core machine).")
+            f'<a id="gap-training"></a>**Training, {r:.2f}× the reference.** The whole gain is bf16 autocast '
+            f"({tr.get('amp_dtype_cpu', 'bf16')} on this CPU, which has AVX512-BF16; texgan's default `amp`): "
+            f"{d['amp_gain_texgan']:.2f}× on texgan's own step, {d['bf16_gain_ref']:.2f}× on the reference loop. In float32 "
+            f"(`--no-amp`) texgan runs at {d['ratio_texgan_fp32_over_ref']:.2f}× the reference: its step does more than the "
+            "example's — the lazy R1 penalty every 4th step (a float32 D forward and double backward on a separate real "
+            "batch), translate + colour-jitter augmentation of every D input, the EMA of G and the per-step log. "
+            "Since the G step now reuses the D step's fake (as the example does), G runs once per step in both. "
+            + ("The target holds only through bf16: on a CPU without native bf16 (no AVX512-BF16/AMX) `amp` stays "
+               "float32 and texgan trains at the float32 ratio above." if r >= 1.3 else
+               "bf16 alone does not cover R1 and augmentation here; R1 is what is left to cut (it is texgan's "
+               "stabiliser, kept on purpose)."))
         out.append("")
     if syn:
         rows = syn["ort_vs_torch"]
-        small = [r for r in rows if r["ratio"] < 1.5]
+        small = [x for x in rows if x["ratio"] < 1.5]
         if small:
             out.append(
-                "**ONNX Runtime vs eager.** Below 1.5× at " + ", ".join(f"{r['size']}² ({r['ratio']:.2f}×)" for r in small) +
-                ". Both run the same oneDNN-class convolution kernels on the CPU; ORT's edge comes from fusing "
-                "conv + LeakyReLU and from not dispatching through Python per op, which matters less when a few large "
-                "convolutions dominate the time. ORT's FLOP rate is already "
-                f"{max(r['ort_gflops'] for r in rows) / syn['matmul']['best_gflops'] * 100:.0f}% of the matmul peak, so "
-                "there is little left for ORT to gain here; the ratio is set by how far eager falls behind.")
+                "**ONNX Runtime vs eager.** Below 1.5× at " + ", ".join(f"{x['size']}² ({x['ratio']:.2f}×)" for x in small) +
+                ". Both run oneDNN-class convolutions on the CPU; ORT's edge is fusing conv + LeakyReLU and not "
+                "dispatching through Python per op, which matters less when a few large convolutions dominate.")
             out.append("")
     if bl and bl.get("rows"):
-        r1 = next((r for r in bl["rows"] if r["size"] == 1024), bl["rows"][0])
-        if r1["overhead_pct"] >= 10:
-            b = r1.get("breakdown", {})
-            out.append(
-                f"**Blender overhead, {r1['overhead_pct']:.0f}% at 1024².** Most of it is packing: `image.pack()` encodes "
-                f"every map (PNG for base colour and roughness, EXR for height) on the main thread — "
-                f"{b.get('pack_s', float('nan')):.2f} s of the {r1['overhead_s']:.2f} s at 1024² — plus the float32 RGBA "
-                f"copy with the row flip ({b.get('to_rgba_s', float('nan')):.2f} s) and re-reading the model's metadata with "
-                f"a fresh ORT session on every call (`library.find`, {b.get('resolve_s', float('nan')) * 1000:.0f} ms). "
-                "See the recommendations below.")
-            out.append("")
-    if mem and mem.get("rows"):
-        big = [r for r in mem["rows"] if r.get("size") == 16384 and "peak_mb" in r]
-        if not big:
-            out.append("**16384² memory** was not measured in this run (it takes minutes per model on 2 cores).")
-            out.append("")
+        r1 = next((x for x in bl["rows"] if x["size"] == 1024), bl["rows"][0])
+        b = r1.get("breakdown", {})
+        out.append(
+            '<a id="gap-blender"></a>'
+            f"**Blender overhead, {r1['overhead_pct']:.1f}% at 1024²** (operator {r1['op_s']:.3f} s vs inference "
+            f"{r1['inference_s']:.3f} s). What is left on the operator's path is the float32 RGBA copy with the row flip "
+            f"({b.get('to_rgba_s', float('nan')):.3f} s for all maps) and `foreach_set` ({b.get('foreach_set_s', float('nan')):.3f} s); "
+            f"the rest of the difference is the operator's own inference running a little slower than the separate "
+            f"session ({r1['op_inference_s']:.3f} s vs {r1['inference_s']:.3f} s). Encoding the maps (PNG, EXR for height) "
+            f"moved out of the operator: without a UI (scripts, `blender -b`, bake farms) it runs when the .blend is saved "
+            f"({r1.get('pack_at_save_s', float('nan')):.3f} s for {r1.get('pack_at_save_images', '?')} images at 1024²). In the "
+            "UI the operator still packs at once, when the result is applied, because an unpacked generated image loses its "
+            "pixels on undo/redo, colour-space change or reload (docs/blender.md, Packing): there the overhead is about "
+            f"{100 * (r1['overhead_s'] + r1.get('pack_at_save_s', 0)) / r1['inference_s']:.0f}% at 1024², though inference "
+            "runs in a worker thread and the UI stays responsive for all but the packing.")
+        out.append("")
     return "\n".join(out)
 
 
 def train_diff_text(res: dict) -> str:
-    return ("What differs between the two, on purpose: texgan's step includes everything `texgan train` does (in-memory "
-            "crops of the exemplar taken one by one, translate + colour-jitter augmentation of real and fake, a "
-            "second G forward for the G step, lazy R1 every 4th step, the EMA of G, per-step `.item()` and log); "
-            "the reference does the example's work only (one G forward per iteration, BCELoss on a sigmoid, no "
-            "augmentation, no EMA). Same G and D modules, same batch, size, optimiser (Adam 2e-4, betas (0.5, 0.999)), "
-            "threads and process; `--loss nonsat` is the DCGAN objective (`texgan train --arch dcgan` alone now gets the "
-            "default WGAN-GP with 5 critic steps, not a DCGAN).")
-
-
-def memory_estimates(mem: dict) -> list[str]:
-    """16384^2 rows that were not measured: estimated from the 8192^2 row of the same model as
-    (peak - result array) at 8192^2 + the 16384^2 result array (tiling keeps the rest constant)."""
-    rows = mem.get("rows", []) if mem else []
-    out = []
-    for r in rows:
-        if r.get("size") != 16384 or "peak_mb" in r:
-            continue
-        base = next((b for b in rows if b.get("kind") == r["kind"] and b.get("size") == 8192 and "peak_mb" in b), None)
-        if base is None:
-            continue
-        result16 = base["result_mb"] * 4
-        est = base["peak_mb"] - base["result_mb"] + result16
-        out.append(f"{r['kind']} ({base['channels']} ch, {r['dtype']}): estimated {est / 1024:.2f} GB "
-                   f"(8192² peak {base['peak_mb'] / 1024:.2f} GB − its {base['result_mb'] / 1024:.2f} GB result + the "
-                   f"{result16 / 1024:.2f} GB 16384² result)")
-    return out
+    return ("What differs between the two: texgan's step includes everything `texgan train` does (in-memory crops of "
+            "the exemplar, translate + colour-jitter augmentation of real and fake, lazy R1 every 4th step, the EMA of "
+            "G, per-step `.item()` and log), with its default `amp` (bf16 autocast on CPUs that compute bf16 natively; "
+            "weights, optimiser state and the R1 penalty stay float32); the reference does the example's work only, in "
+            "float32. Same G and D modules, batch, size, optimiser (Adam 2e-4, betas (0.5, 0.999)), threads and process; "
+            "`--loss nonsat` is the DCGAN objective (`texgan train --arch dcgan` picks it by itself).")
 
 
 def memory_text(res: dict) -> str:
-    est = memory_estimates(res.get("memory"))
-    pre = ""
-    if est:
-        pre = ("**16384² not measured in this run** (each takes several minutes on 2 shared cores and the run had a "
-               "deadline); estimates, not measurements: " + "; ".join(est) + ". ")
-    return pre + ("The bound is the result array plus one tile: generate() allocates the result "
-            "(H·W·C at the output dtype) and runs 512 px tiles with a halo, so ORT's working set stays constant. "
-            "`texgan generate` writes PNGs from uint8/uint16 results (uint16 when a normal map is derived, as for "
-            "the material model). A float32 result at 16384² is 5.4 GB for 5 channels (3.2 GB for RGB) on its "
-            "own, so float EXR output at that size cannot stay under 4 GB in one array.")
-
-
-def blender_text(res: dict) -> str:
-    return ("Inference inside the operator is the same `TextureModel.generate` (worker.Job, cached session). The "
-            "Blender side is main-thread work that scales with pixels: RGBA conversion, `foreach_set` and, "
-            "dominant, `image.pack()`, which encodes PNG/EXR.")
+    return ("The bound is the result array plus one tile: generate() allocates the result (H·W·C at the output dtype) "
+            "and runs 512 px tiles with a halo, so ORT's working set stays constant. `texgan generate` writes PNGs from "
+            "uint8/uint16 results (uint16 when a normal map is derived, as for the material model). A float32 result at "
+            "16384² is 5.4 GB for 5 channels (3.2 GB for RGB) on its own, so float EXR output at that size cannot stay "
+            "under 4 GB in one array.")
 
 
 def fast_text(res: dict) -> str:
-    """Recommendations, each with the number that backs it (B / A from the table above)."""
-    tr, syn, bl = (res.get(k) for k in ("train", "synthesis", "blender"))
-    out = ["**What pays, and what the owners of gan_core/ and addon/ should change** (the bench measures; it "
-           "does not edit those packages):", ""]
+    """What each change bought, with the number that backs it, and what the code does now."""
+    tr, syn = (res.get(k) for k in ("train", "synthesis"))
+    out = ["**What pays, and what texgan does**:", ""]
 
     def gain(x):
         return f"{x:.2f}×"
@@ -599,63 +562,55 @@ def fast_text(res: dict) -> str:
         for key, r in st.items():
             g = r["b_over_a"]
             if key.startswith("ORT graph optimisation"):
-                out.append(f"- ORT graph optimisation: ORT_ENABLE_ALL is {gain(g)} the speed of no optimisation "
-                           f"({'keep it on — TextureModel already does' if g > 1.02 else 'no measurable difference at this size; keep it on, it costs nothing'}).")
+                out.append(f"- ORT graph optimisation: ORT_ENABLE_ALL runs at {gain(g)} the speed of no optimisation; "
+                           "TextureModel keeps it on.")
             elif key.startswith("ORT intra-op threads"):
-                out.append(f"- ORT threads: 2 threads run at {gain(g)} the speed of 1 thread "
-                           + ("— leave ORT's default (one thread per physical core); do not pin 1 thread on small machines."
-                              if g > 1.1 else "— two threads barely help on this 2-core VM; the default is fine, "
-                              "and `threads=1` is a reasonable choice when Blender's UI must stay responsive."))
+                out.append(f"- ORT threads: 2 threads run at {gain(g)} the speed of 1 thread. TextureModel leaves ORT's "
+                           "default (one per physical core); the add-on's preferences can lower it to keep Blender's UI responsive.")
             elif key.startswith("torch eager"):
                 out.append(f"- channels-last for eager synthesis: {gain(g)} the speed of NCHW "
-                           + ("— worth it for `gan_core.sample`." if g > 1.05 else "— does not pay on this CPU; keep NCHW."))
+                           + ("— worth it for `gan_core.sample`." if g > 1.05 else "— does not pay on this CPU; NCHW kept."))
             elif key.startswith("session reuse"):
                 out.append(f"- Session reuse: a new session per 512² call costs {gain(g)} the time of a reused one "
-                           f"(+{(r['b_s'] - r['a_s']) * 1000:.0f} ms per call). worker.SESSIONS and `texgan generate --count` "
-                           "already reuse; `addon.library.find(path)` does not (it opens a session to read metadata on every "
-                           "operator call) — cache its result by (path, size, mtime) as `Library.scan` does.")
+                           f"(+{(r['b_s'] - r['a_s']) * 1000:.0f} ms per call). The add-on keeps sessions (worker.SESSIONS), "
+                           "`texgan generate --count` reuses one, and `library.find` caches model descriptions by "
+                           "(path, size, mtime) instead of opening a session per call.")
             elif key.startswith("CPU tile side"):
                 out.append(f"- CPU tile side: 1024 px tiles are {gain(g)} the speed of the default 512 px at 2048² "
-                           "(less halo recomputation) but need about three times the working set (docstring of "
-                           "addon/inference.py: ~1.8 vs ~0.6 GB); keep 512 unless memory is plentiful.")
+                           "(less halo recomputation) but need about three times the working set (~1.8 vs ~0.6 GB); "
+                           "512 stays the default.")
         to = syn.get("tiled_vs_oneshot", [])
         if to:
-            out.append("- Tiled vs one-shot: " + ", ".join(f"{r['size']}² tiled takes {r['tiled_over_oneshot']:.2f}× the one-shot time"
-                                                          for r in to) + " — tiling bounds memory at little or no cost in speed.")
+            out.append("- Tiled vs one-shot: " + ", ".join(f"{r['size']}² tiled takes {r['tiled_over_oneshot']:.2f}× the "
+                                                          "one-shot time" for r in to) + "; tiling is what bounds memory.")
     if tr:
         d = tr["dcgan"]
-        out.append(f"- Fused Adam (`torch.optim.Adam(..., fused=True)`, supported on CPU in torch {res.get('machine', {}).get('torch', '')}): "
-                   f"{gain(d['fused_gain_ref'])} on the DCGAN reference loop"
-                   + (f", {gain(tr['tileable']['steps_per_s']['fused'] / tr['tileable']['steps_per_s']['default'])} on the default tileable config"
-                      if "fused" in (tr.get("tileable") or {}).get("steps_per_s", {}) else "")
-                   + ". " + ("Apply it in `make_optimizer` (one keyword)." if d["fused_gain_ref"] > 1.03 else
-                             "Within noise on these small models; harmless to apply."))
-        out.append(f"- Channels-last G and D for training on the CPU: {gain(d['channels_last_gain_ref'])} on the reference loop"
-                   + (f", {gain(tr['tileable']['steps_per_s']['channels_last'] / tr['tileable']['steps_per_s']['default'])} on the default tileable config"
-                      if "channels_last" in (tr.get("tileable") or {}).get("steps_per_s", {}) else "")
-                   + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 else "Does not pay here; leave NCHW."))
-        if "bf16_gain_ref" in d:
-            out.append(f"- bf16 autocast on the CPU (this CPU has AVX512-BF16): {gain(d['bf16_gain_ref'])} on the reference loop — "
-                       + ("the largest training win measured; offer it (`amp` currently applies to CUDA only) after checking "
-                          "quality with bench/time_to_quality.py." if d["bf16_gain_ref"] > 1.1 else
-                          "slower in this oversubscribed run (a quiet one-core probe gave ~1.4–1.7×); re-measure before acting."))
+        t = (tr.get("tileable") or {}).get("steps_per_s", {})
+        out.append(f"- bf16 autocast on the CPU: {gain(d['bf16_gain_ref'])} on the reference loop, {gain(d['amp_gain_texgan'])} "
+                   "on texgan's DCGAN step"
+                   + (f", {gain(t['default'] / t['fp32'])} on the default tileable config" if "fp32" in t else "")
+                   + ". texgan's `amp` (on by default) enables it where the CPU computes bf16 natively; its effect on "
+                   "quality per second is section 2.")
+        out.append("- One fake per step: with one critic step the G step reuses the D step's fake (as the example does) "
+                   "instead of running G again.")
+        out.append(f"- Fused Adam (`Adam(fused=True)`): {gain(d['fused_gain_ref'])} on the reference loop"
+                   + (f", {gain(t['fused'] / t['default'])} on the default tileable config" if "fused" in t else "")
+                   + ". " + ("Worth applying." if d["fused_gain_ref"] > 1.05 else "Within noise on these small models; not applied."))
+        out.append(f"- Channels-last G and D: {gain(d['channels_last_gain_ref'])} on the reference loop"
+                   + (f", {gain(t['channels_last'] / t['default'])} on the default tileable config" if "channels_last" in t else "")
+                   + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 and t.get("channels_last", 0) > t.get("default", 1)
+                             else "Not applied: it does not pay on both."))
         dp = tr.get("data_path", {})
         if dp and "64" in dp:
             step_ms = 1000 * tr["batch"] / d["images_per_s"]["texgan"]
             r = dp["64"]
-            out.append(f"- Crops and augmentation: crops at batch 64 take {r['crop_loop_ms']:.1f} ms and augment "
-                       f"{r['augment_ms']:.1f} ms of a {step_ms:.0f} ms step ({100 * (r['crop_loop_ms'] + 2 * r['augment_ms']) / step_ms:.1f}% "
-                       "with real and fake augmented). Crops are already cut from an in-memory tensor (no per-step "
-                       "decoding); a vectorised gather is "
-                       + ("faster" if r["crop_vectorised_ms"] < r["crop_loop_ms"] else "not faster")
+            out.append(f"- Crops and augmentation: at batch 64 crops take {r['crop_loop_ms']:.1f} ms and augment "
+                       f"{r['augment_ms']:.1f} ms of a {step_ms:.0f} ms step. Crops are cut from an in-memory tensor "
+                       "(no per-step decoding); a vectorised gather "
+                       + ("is faster" if r["crop_vectorised_ms"] < r["crop_loop_ms"] else "is not faster")
                        + " but the data path is too small a share of a step to matter.")
-        out.append("- `torch.compile`: not measured — compiling the generator did not finish within a 30 s probe on this "
-                   "2-core machine, so it cannot pay back in runs of a few minutes here; worth trying on a GPU machine.")
-    if bl and bl.get("rows"):
-        out.append("- Blender: move the PNG/EXR encoding off the main thread and out of the operator — keep the images "
-                   "GENERATED and pack them in a `save_pre` handler (or encode in the worker thread and "
-                   "`image.pack(data=…)`), build the flipped RGBA buffer in the worker thread too, and cache "
-                   "`library.find`. That removes nearly all of the measured Blender-side time from the operator.")
+        out.append("- `torch.compile`: not used. Compiling the generator did not finish within a 30 s probe on this 2-core "
+                   "machine, so it cannot pay back in CPU runs of a few minutes; worth measuring on a GPU machine.")
     return "\n".join(out)
 
 
@@ -678,13 +633,13 @@ def main(argv=None) -> int:
         env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "TEXGAN_BENCH_SKIP_16K", "TEXGAN_BENCH_DEADLINE") if k in os.environ)
         cmd = ((env + " ") if env else "") + ".venv/bin/python bench/run_all.py" + ("".join(" " + shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])))
         res["machine"] = machine()
-        res["command"] = cmd if not res.get("command") or not a.only else res["command"] + "\n" + cmd
         model_for("material")
         model_for("rgb")
         for s in only:
             log(f"== {s}")
             try:
                 res[s] = measure(s, a.quick)
+                res[s]["_section"]["command"] = cmd
             except Exception as ex:  # keep the other sections
                 import traceback
                 traceback.print_exc()

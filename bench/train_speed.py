@@ -1,18 +1,21 @@
 """Training throughput: `texgan train --arch dcgan` vs a plain reference DCGAN loop, side by side,
-plus steps/s of the default tileable config and the effect of channels-last and fused Adam.
+plus steps/s of the default tileable config and the effect of bf16, channels-last and fused Adam.
 
     python bench/train_speed.py [--quick] [--out results.json]
 
 texgan side: gan_core.train.train(TrainConfig(arch="dcgan", loss="nonsat", batch=64, size=64)) on the
 embedded RGB exemplar, its own wall clock read from log.csv between two logged steps (so model
-building, the first warm-up steps and the final checkpoint are not counted; everything a step
-does is: crops from the in-memory exemplar, augmentation, D on real and fake, lazy R1 every 4th
-step, a second G forward for the G step, EMA, logging).
+building, the first warm-up steps and the final checkpoint are not counted). Everything a step
+does is timed: crops from the in-memory exemplar, augmentation of real and fake, D on both, lazy
+R1 every 4th step, the G step on the D step's fake, EMA, logging; with its default `amp` (bf16
+autocast where the CPU computes bf16 natively) and with `amp=False` (`--no-amp`, float32).
 
 Reference: written the way pytorch/examples dcgan/main.py is (nn.BCELoss on a sigmoid output,
 optimizerD/optimizerG Adam(2e-4, betas=(0.5, 0.999)), D on real then on fake.detach(), then the G
 step on the same fake), with the very same G and D modules (gan_core.dcgan), batch 64, 64 px, the
-data a tensor of crops in memory. Variants are interleaved round by round; medians are compared.
+data a tensor of crops in memory, float32; variants with fused Adam, channels-last and bf16
+autocast show what each change is worth on its own. Variants are interleaved round by round;
+medians are compared.
 """
 from __future__ import annotations
 
@@ -258,16 +261,16 @@ def run(quick: bool = False, log=print) -> dict:
                  "load_avg_start": load_avg()}
     data = crop_bank(1024, torch.Generator().manual_seed(0))
     dc_kw = dict(data=str(RGB_EXEMPLAR), arch="dcgan", loss="nonsat", batch=BATCH, size=SIZE)
-    warm, timed = (2, 2) if quick else (4, 4)
-    reps = 1 if quick else 2
-    ref_steps = 2 if quick else 4
+    warm, timed = (2, 2) if quick else (4, 8)
+    reps = 1 if quick else 3
+    ref_steps = 2 if quick else 8
 
     refs = {"ref": ReferenceDCGAN(data), "ref_fused": ReferenceDCGAN(data, fused=True),
             "ref_cl": ReferenceDCGAN(data, channels_last=True), "ref_bf16": ReferenceDCGAN(data, bf16=True)}
     variants = {
-        "texgan": lambda: texgan_rate(dc_kw, warm, timed),
+        "texgan": lambda: texgan_rate(dc_kw, warm, timed),                        # amp on: bf16 where native
         "ref": lambda: refs["ref"].steps(ref_steps),
-        "texgan_fused_cl": lambda: texgan_rate(dc_kw, warm, timed, fused=True, channels_last=True),
+        "texgan_fp32": lambda: texgan_rate(dict(dc_kw, amp=False), warm, timed),  # texgan train --no-amp
         "ref_fused": lambda: refs["ref_fused"].steps(ref_steps),
         "ref_cl": lambda: refs["ref_cl"].steps(ref_steps),
         "ref_bf16": lambda: refs["ref_bf16"].steps(ref_steps),
@@ -283,20 +286,23 @@ def run(quick: bool = False, log=print) -> dict:
             raw[n].append(BATCH * ref_steps / v if n.startswith("ref") else v["images_per_s"])
         log(f"train: round {rnd + 1}/{reps}: " + ", ".join(f"{k} {raw[k][-1]:.1f} img/s" for k in raw))
     ips = {k: median(v) for k, v in raw.items()}
+    from gan_core.train import autocast_dtype
+    amp = autocast_dtype(torch.device("cpu"))
+    res["amp_dtype_cpu"] = str(amp).replace("torch.", "") if amp else "none (float32)"
     res["dcgan"] = {"images_per_s": ips, "all": raw, "timed_steps_texgan": timed, "timed_steps_ref": ref_steps,
                     "reps": reps, "ratio_texgan_over_ref": ips["texgan"] / ips["ref"],
-                    "ratio_texgan_fused_cl_over_ref": ips["texgan_fused_cl"] / ips["ref"],
+                    "ratio_texgan_fp32_over_ref": ips["texgan_fp32"] / ips["ref"],
                     "fused_gain_ref": ips["ref_fused"] / ips["ref"], "channels_last_gain_ref": ips["ref_cl"] / ips["ref"],
-                    "bf16_gain_ref": ips["ref_bf16"] / ips["ref"],
-                    "fused_cl_gain_texgan": ips["texgan_fused_cl"] / ips["texgan"]}
+                    "bf16_gain_ref": ips["ref_bf16"] / ips["ref"], "amp_gain_texgan": ips["texgan"] / ips["texgan_fp32"]}
     log(f"train: dcgan texgan/ref = {res['dcgan']['ratio_texgan_over_ref']:.2f}")
 
     # default tileable config (TrainConfig() defaults: WGAN-GP, 5 critic steps, batch 8) on bricks
     from gan_core.config import TrainConfig
     d = TrainConfig()
     tex_kw = dict(data=str(MATERIAL_EXEMPLAR))
-    warm_t, timed_t = (2, 2) if quick else (4, 8)
+    warm_t, timed_t = (2, 2) if quick else (10, 40)
     tv = {"default": lambda: texgan_rate(tex_kw, warm_t, timed_t),
+          "fp32": lambda: texgan_rate(dict(tex_kw, amp=False), warm_t, timed_t),
           "fused": lambda: texgan_rate(tex_kw, warm_t, timed_t, fused=True),
           "channels_last": lambda: texgan_rate(tex_kw, warm_t, timed_t, channels_last=True)}
     if quick:
@@ -308,7 +314,7 @@ def run(quick: bool = False, log=print) -> dict:
         for n in names:
             traw[n].append(tv[n]()["steps_per_s"])
     sps = {k: median(v) for k, v in traw.items()}
-    res["tileable"] = {"steps_per_s": sps, "all": traw, "timed_steps": timed_t, "batch": d.batch, "loss": d.loss,
+    res["tileable"] = {"steps_per_s": sps, "all": traw, "timed_steps": timed_t, "batch": d.batch, "loss": d.validate().loss,
                        "n_critic": d.resolved_n_critic(), "g_widths": list(d.g_widths), "d_widths": list(d.d_widths),
                        "images_per_s": {k: v * d.batch for k, v in sps.items()}}
     log("train: tileable default " + ", ".join(f"{k} {v:.2f} steps/s" for k, v in sps.items()))

@@ -36,6 +36,12 @@ def test_interleave_alternates_and_rotates():
 
 
 def test_report_renders_partial_results():
+    """Sections measured by different commands each name theirs; missing sections say so."""
     import run_all
-    text = run_all.report({"machine": {"cpu": "x"}, "command": "cmd"}, quick=True)
-    assert "# Benchmarks" in text and "cmd" in text and "not measured" in text
+    mem = {"rows": [{"kind": "rgb", "size": 16384, "dtype": "uint8", "channels": 3, "peak_mb": 1050.0,
+                     "result_mb": 768.0, "seconds": 400.0}],
+           "_section": {"command": "run_all.py --only memory", "load_avg_before": 0.1, "load_avg_after": 0.2}}
+    text = run_all.report({"machine": {"cpu": "x"}, "memory": mem}, quick=True)
+    assert "# Benchmarks" in text and "run_all.py --only memory" in text
+    assert "rgb (3 ch, uint8): 1.03 GB | **met**" in text     # the 16384² target row, from the measured row
+    assert "| 4096² in < 0.2 s on an H100 | not measured" in text

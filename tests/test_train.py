@@ -61,6 +61,24 @@ def test_resume_continues_step_log_and_ema(tmp_path):
     assert [float(r["loss_d"]) for r in log_rows(split)] == pytest.approx([float(r["loss_d"]) for r in log_rows(straight)], rel=1e-3)
 
 
+@pytest.mark.parametrize("loss, g_calls_per_step", [("nonsat", 1), ("wgan-gp", 6)])
+def test_generator_runs_once_per_critic_step(tmp_path, monkeypatch, loss, g_calls_per_step):
+    """With one critic step the G step reuses the D step's fake (one G forward per step);
+    WGAN-GP's 5 critic steps draw 5 detached fakes, then the G step draws its own."""
+    from gan_core.models import TextureGenerator
+    calls = {"train": 0}
+    forward = TextureGenerator.forward
+
+    def counting(self, *a, **k):
+        if self.training:   # the EMA copy (eval mode) draws the previews
+            calls["train"] += 1
+        return forward(self, *a, **k)
+
+    monkeypatch.setattr(TextureGenerator, "forward", counting)
+    train(tiny_config(EXEMPLARS / "bricks", tmp_path / "run", loss=loss, steps=2), show_progress=False)
+    assert calls["train"] == 2 * g_calls_per_step
+
+
 def test_same_seed_same_run(tmp_path):
     for name in ("a", "b"):
         train(tiny_config(EXEMPLARS / "moss", tmp_path / name, steps=2), show_progress=False)
