@@ -43,7 +43,7 @@ DEFAULT_MAPS = ("base_color", "normal", "roughness", "height")
 
 TOP_KEYS = ("version", "seed", "device", "output", "defaults", "rule")
 OUTPUT_KEYS = ("blend", "overwrite_source", "pack_images")
-SETTING_KEYS = ("model", "size", "seed_policy", "seed", "maps", "format", "bit_depth", "texture_scale",
+SETTING_KEYS = ("model", "class", "size", "seed_policy", "seed", "maps", "format", "bit_depth", "texture_scale",
                 "bump_strength", "normal_strength", "coordinates", "bake")
 RULE_KEYS = ("name", "objects", "materials") + SETTING_KEYS
 BAKE_KEYS = ("maps", "size", "margin", "samples", "uv")
@@ -88,6 +88,8 @@ class Rule:
     normal_strength: float
     coordinates: str
     bake: BakeSpec | None
+    texture_class: str | None = None   # conditional models: a class name, an index ("0") or "a:0.5,b:0.5"
+    class_from_defaults: bool = False  # where 'class' was set, for error messages
 
     @property
     def label(self) -> str:
@@ -252,6 +254,11 @@ def load_recipe(path) -> Recipe:
         if bits not in FORMATS[fmt]:
             raise RecipeError(f"{w}.bit_depth: {fmt.upper()} takes {' or '.join(map(str, FORMATS[fmt]))}, got {bits}")
         maps = _names(merged.get("maps", list(DEFAULT_MAPS)), f"{w}.maps")
+        texture_class = merged.get("class")
+        if texture_class is not None and (not isinstance(texture_class, str) or not texture_class.strip()):
+            key = f"{where}.class" if "class" in r else "defaults.class"
+            raise RecipeError(f"{_where(path, key)} must be a string: a class name, an index in quotes (\"0\") or a "
+                              f"blend like \"bricks:0.5,moss:0.5\"; got {texture_class!r}")
         bake = _bake_spec(merged["bake"], path, f"{where}.bake") if "bake" in merged else None
         if "bake" in r and "bake" in defaults and isinstance(r["bake"], dict) and isinstance(defaults["bake"], dict):
             bake = _bake_spec({**defaults["bake"], **r["bake"]}, path, f"{where}.bake")
@@ -263,7 +270,7 @@ def load_recipe(path) -> Recipe:
             bump_strength=_num(merged.get("bump_strength", 0.5), f"{w}.bump_strength", 0.0, 1.0),
             normal_strength=_num(merged.get("normal_strength", 4.0), f"{w}.normal_strength", 0.0, 1000.0),
             coordinates=_choice(str(merged.get("coordinates", "UV")).upper(), f"{w}.coordinates", COORDINATES),
-            bake=bake))
+            bake=bake, texture_class=texture_class, class_from_defaults="class" in defaults and "class" not in r))
     return Recipe(path=path, sha256=hashlib.sha256(raw).hexdigest(), seed=seed, device=device, blend=blend,
                   overwrite_source=_bool(output.get("overwrite_source", False), _where(path, "output.overwrite_source")),
                   pack_images=_bool(output.get("pack_images", False), _where(path, "output.pack_images")),
@@ -590,6 +597,7 @@ class Baker:
         self.recipe, self.out_dir, self.log = recipe, out_dir, log
         self.device = device or recipe.device
         self.models: dict = {}      # path -> {"meta", "sha256", "session"}
+        self.class_rows: dict = {}  # rule index -> class weight row (conditional models) or None
         self.errors: list = []
 
     def model_info(self, path: str) -> dict:
@@ -602,6 +610,36 @@ class Baker:
                 raise RecipeError(str(e)) from None
             info = self.models[path] = {"meta": meta, "sha256": file_sha256(path), "session": None}
         return info
+
+    def check_classes(self) -> None:
+        """Match every rule's 'class' to its model (RecipeError, one line, before any work).
+
+        A conditional model needs a class and an unconditional one takes none; the class is
+        resolved here to the weight row the model will be fed (see inference.class_weights).
+        """
+        from .inference import class_weights
+        path = self.recipe.path
+        for rule in self.recipe.rules:
+            classes = list(self.model_info(rule.model)["meta"].get("classes") or [])
+            model = os.path.basename(rule.model)
+            key = f"rule[{rule.index + 1}]"
+            where = _where(path, f"{key}.class") + (" (from [defaults])" if rule.class_from_defaults else "")
+            if not classes:
+                if rule.texture_class is not None:
+                    hint = ("; set 'class' only in the rules that use conditional models" if rule.class_from_defaults
+                            else "; remove 'class' from this rule")
+                    raise RecipeError(f"{where}: model {model} is not conditional (it has no classes){hint}")
+                self.class_rows[rule.index] = None
+                continue
+            listing = ", ".join(f"{i}={c}" for i, c in enumerate(classes))
+            if rule.texture_class is None:
+                raise RecipeError(f"{_where(path, key)}: model {model} is conditional: set 'class' (in the rule or in "
+                                  f"[defaults]) to one of its classes ({listing}) or a blend like "
+                                  f"\"{classes[0]}:0.5,{classes[-1]}:0.5\"")
+            try:
+                self.class_rows[rule.index] = class_weights(classes, rule.texture_class)
+            except ValueError as e:
+                raise RecipeError(f"{where}: {e} (model {model})") from None
 
     def session(self, path: str):
         info = self.model_info(path)
@@ -617,16 +655,22 @@ class Baker:
 
     def synth_params(self, job: Job) -> dict:
         r = job.rule
-        return {"format": BAKE_FORMAT, "model_sha256": self.models[r.model]["sha256"], "seed": job.seed,
-                "size": list(r.size), "maps": {m: self.rel(p) for m, p in job.maps.items()}, "image_format": r.format,
-                "bit_depth": r.bit_depth, "normal_strength": r.normal_strength}
+        params = {"format": BAKE_FORMAT, "model_sha256": self.models[r.model]["sha256"], "seed": job.seed,
+                  "size": list(r.size), "maps": {m: self.rel(p) for m, p in job.maps.items()}, "image_format": r.format,
+                  "bit_depth": r.bit_depth, "normal_strength": r.normal_strength}
+        row = self.class_rows.get(r.index)
+        if row is not None:
+            # The weights the model is fed, not the spelling: "moss" and "1" paint the same texture. Only
+            # conditional models get the key, so manifests of unconditional bakes stay valid.
+            params["class_weights"] = [float(x) for x in row]
+        return params
 
     def synthesise(self, job: Job) -> list:
         from . import maps as maps_module
         r = job.rule
         model = self.session(r.model)
         w, h = r.size
-        result = model.generate(h, w, seed=job.seed)[0]
+        result = model.generate(h, w, seed=job.seed, class_weights=r.texture_class)[0]
         split = maps_module.split_maps(result, model.channels)
         outputs = []
         for m, path in job.maps.items():
@@ -773,10 +817,12 @@ def _prepare_materials(baker: Baker, jobs: list) -> dict:
                   for m, path in job.maps.items()}
         nodes.wire(material, images, scale=rule.texture_scale, bump_strength=rule.bump_strength,
                    coordinates=rule.coordinates)
-        material["texgan"] = {"model": rule.model, "model_name": str(info["meta"].get("name", "")),
-                              "model_sha256": info["sha256"], "seed": job.seed, "width": rule.size[0],
-                              "height": rule.size[1], "scale": rule.texture_scale, "recipe": baker.recipe.path,
-                              "rule": rule.name}
+        record = {"model": rule.model, "model_name": str(info["meta"].get("name", "")),
+                  "model_sha256": info["sha256"], "seed": job.seed, "width": rule.size[0],
+                  "height": rule.size[1], "scale": rule.texture_scale, "recipe": baker.recipe.path, "rule": rule.name}
+        if rule.texture_class is not None:  # like the Generate operator: only conditional models have one
+            record["class"] = rule.texture_class
+        material["texgan"] = record
         wired[job.key] = images
     return wired
 
@@ -836,11 +882,10 @@ def run_bake(blend_paths, recipe_path, out_dir, shard="1/1", device: str | None 
             raise BakeError(f"the output .blend would overwrite the source {b}; set [output] overwrite_source = "
                             "true (or --overwrite-source) if that is what you want")
         out_blends[stem] = target
-    os.makedirs(out_dir, exist_ok=True)
-
     baker = Baker(recipe, out_dir, device, log)
     for rule in recipe.rules:
         baker.model_info(rule.model)
+    baker.check_classes()
 
     # Plan everything first: bad recipes fail before any work.
     matched = {r.index: 0 for r in recipe.rules}
@@ -855,6 +900,7 @@ def run_bake(blend_paths, recipe_path, out_dir, shard="1/1", device: str | None 
             raise RecipeError(f"{rule.label}: no {rule.kind[:-1]} matches {', '.join(rule.patterns)} in "
                               f"{', '.join(scenes)}")
     all_jobs = [j for stem in scenes for j in plans[stem]]
+    os.makedirs(out_dir, exist_ok=True)  # only now: a bad recipe leaves nothing behind
     mine = {j.key for j in shard_jobs(all_jobs, shard_t)}
     log(f"texgan bake: {len(all_jobs)} jobs in {len(scenes)} scenes; shard {shard_t[0]}/{shard_t[1]} "
         f"runs {len(mine)}")
@@ -906,7 +952,7 @@ def _base_record(baker: Baker, job: Job) -> dict:
     rule = job.rule
     record.update({"key": job.key, "scene": job.scene, "material": job.material, "objects": job.objects,
                    "rule": rule.name, "model": rule.model, "model_sha256": baker.models[rule.model]["sha256"],
-                   "seed": job.seed, "width": rule.size[0], "height": rule.size[1]})
+                   "seed": job.seed, "width": rule.size[0], "height": rule.size[1], "class": rule.texture_class})
     return record
 
 
@@ -973,7 +1019,7 @@ def build_report(baker: Baker, jobs: list, scenes: dict, out_blends: dict, shard
             continue
         base = {"scene": job.scene, "material": job.material, "model": record["model"],
                 "model_sha256": record["model_sha256"], "seed": record["seed"], "rule": record["rule"],
-                "format": job.rule.format, "bit_depth": job.rule.bit_depth}
+                "class": record.get("class"), "format": job.rule.format, "bit_depth": job.rule.bit_depth}
         synth = record["synth"]
         for o in synth["outputs"]:
             outputs.append({**base, "kind": "map", "map": o["map"], "path": o["path"], "sha256": o["sha256"],

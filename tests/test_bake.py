@@ -307,3 +307,125 @@ def test_objects_without_uvs(tmp_path, tiny_onnx, capsys):
     assert read_png(out / "flat" / "baked" / "Obj_01_base_color.png").shape == (24, 24, 3)
     bpy.ops.wm.open_mainfile(filepath=str(out / "flat_texgan.blend"))
     assert len(bpy.data.objects["Obj_01"].data.uv_layers) == 1
+
+
+# ----------------------------------------------------------------------------------------
+# Conditional models: recipe 'class'
+# ----------------------------------------------------------------------------------------
+
+COND_CLASSES = ["bricks", "moss"]
+
+
+@pytest.fixture(scope="module")
+def cond_onnx(tmp_path_factory) -> Path:
+    """A tiny two-class conditional model (bricks, moss), trained and exported as in test_conditional.py."""
+    import shutil
+
+    from conftest import EXEMPLARS, tiny_config
+    from gan_core.train import train
+    root = tmp_path_factory.mktemp("cond")
+    for name in COND_CLASSES:  # one sub-folder per class
+        shutil.copytree(EXEMPLARS / name, root / "data" / name)
+    train(tiny_config(root / "data", root / "run", conditional=True, class_channels=4, steps=2), show_progress=False)
+    out = root / "cond.onnx"
+    assert main(["export", str(root / "run"), "--out", str(out)]) == 0
+    return out
+
+
+def class_recipe(path: Path, model: Path, stone_class: str) -> Path:
+    # One seed for every job ('fixed'), so Brick_A and Stone differ only by their class.
+    return write_recipe(path, f"""
+[defaults]
+model = "{model}"
+class = "moss"
+size = 32
+maps = ["base_color", "height"]
+bit_depth = 16
+seed_policy = "fixed"
+seed = 9
+
+[[rule]]
+name = "mossy bricks"
+materials = "Brick_*"
+
+[[rule]]
+name = "stone"
+materials = "Stone"
+class = "{stone_class}"
+""")
+
+
+def test_class_paints_that_class_and_a_new_class_rerenders(tmp_path, scene, cond_onnx, capsys):
+    from addon.inference import TextureModel
+    out = tmp_path / "out"
+    recipe = class_recipe(tmp_path / "r.toml", cond_onnx, "bricks")
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    # The pixels are what the model paints for that seed and class (16-bit PNG), and the classes differ.
+    model = TextureModel(cond_onnx, device="cpu")
+    got = {m: read_png(out / f"yard/{m}_base_color.png").astype(int) for m in ("Brick_A", "Stone")}
+    for mat, cls in (("Brick_A", "moss"), ("Stone", "bricks")):
+        ref = model.generate(32, 32, seed=9, class_weights=cls)[0]
+        want = np.rint(ref[:3].transpose(1, 2, 0) * 65535)
+        assert np.abs(got[mat] - want).max() <= 1, mat
+    assert np.abs(got["Brick_A"] - got["Stone"]).max() > 16
+
+    outputs = outputs_by_path(out)
+    assert outputs["yard/Brick_A_base_color.png"]["class"] == "moss"
+    assert outputs["yard/Stone_height.png"]["class"] == "bricks"
+    assert json.loads((out / "manifest" / "yard--Stone.json").read_text())["class"] == "bricks"
+
+    # A new class for Stone: Stone is painted again, the bricks are skipped, and Stone now equals Brick_A.
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "yard").glob("*.png")}
+    class_recipe(tmp_path / "r.toml", cond_onnx, "moss")
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Stone: done" in err and "Brick_A: skipped (done before)" in err and "Brick_B: skipped" in err
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "yard").glob("*.png")}
+    assert after["Stone_base_color.png"] != stamps["Stone_base_color.png"]
+    assert after["Brick_A_base_color.png"] == stamps["Brick_A_base_color.png"]
+    assert sha(out / "yard/Stone_base_color.png") == sha(out / "yard/Brick_A_base_color.png")
+    assert outputs_by_path(out)["yard/Stone_base_color.png"]["class"] == "moss"
+
+    # The same weights written as an index ("1" = moss) are the same texture: nothing is redone.
+    class_recipe(tmp_path / "r.toml", cond_onnx, "1")
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Stone: skipped (done before)" in err and ": done" not in err
+    assert after == {p.name: p.stat().st_mtime_ns for p in (out / "yard").glob("*.png")}
+
+    bpy.ops.wm.open_mainfile(filepath=str(out / "yard_texgan.blend"))
+    assert bpy.data.materials["Brick_A"]["texgan"]["class"] == "moss"
+    assert bpy.data.materials["Stone"]["texgan"]["class"] == "1"
+
+
+def _class_error(tmp_path, scene, body, capsys) -> str:
+    """Run a bad recipe: exit 2, exactly one line on stderr, and nothing written (not even --out)."""
+    capsys.readouterr()
+    recipe = write_recipe(tmp_path / "cls.toml", body)
+    out = tmp_path / "o"
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("texgan: error: cls.toml: "), err
+    assert not out.exists()
+    return err[0]
+
+
+def test_class_errors_before_any_work(tmp_path, scene, tiny_onnx, cond_onnx, capsys):
+    rule = '[[rule]]\nmaterials = "Brick_*"\nmodel = "{}"\nsize = 32\n'
+    cond, plain = rule.format(cond_onnx), rule.format(tiny_onnx)
+    err = _class_error(tmp_path, scene, cond, capsys)  # a conditional model needs a class
+    assert "rule[1]: model cond.onnx is conditional" in err and "0=bricks, 1=moss" in err
+    err = _class_error(tmp_path, scene, plain + 'class = "moss"\n', capsys)  # an unconditional one takes none
+    assert "rule[1].class: model tiny.onnx is not conditional" in err
+    err = _class_error(tmp_path, scene, cond + 'class = "rock"\n', capsys)
+    assert "rule[1].class: unknown class 'rock'" in err and "0=bricks, 1=moss" in err
+    err = _class_error(tmp_path, scene, cond + 'class = "7"\n', capsys)
+    assert "rule[1].class: class index 7 is out of range" in err
+    err = _class_error(tmp_path, scene, cond + 'class = "bricks:lots,moss:1"\n', capsys)
+    assert "rule[1].class" in err and "not a number" in err
+    err = _class_error(tmp_path, scene, cond + "class = 1\n", capsys)
+    assert "rule[1].class must be a string" in err
+    err = _class_error(tmp_path, scene, '[defaults]\nclass = "moss"\n' + plain, capsys)
+    assert "rule[1].class (from [defaults]): model tiny.onnx is not conditional" in err
