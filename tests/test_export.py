@@ -151,3 +151,28 @@ def test_inspect_rejects_corrupt_and_foreign_files(tiny_onnx, tmp_path, capsys):
     r = subprocess.run([sys.executable, "-m", "texgan.cli", "inspect", str(tmp_path / "foreign.onnx")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "not a texgan generator" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_pad_once_is_the_same_function(num_classes):
+    """The export graph's generator (latent wrapped once, unpadded convs) equals the trained one,
+    for latents smaller than its wrap (1x1) and odd, non-square ones."""
+    from export.pad_once import PadOnceGenerator, pad_once
+    from gan_core.models import GeneratorSpec, TextureGenerator
+    torch.manual_seed(0)
+    G = TextureGenerator(GeneratorSpec(4, 4, 2, 5, (32, 32, 16, 8), num_classes=num_classes,
+                                       class_channels=4 if num_classes else 0)).eval()
+    P = pad_once(G)
+    assert isinstance(P, PadOnceGenerator) and P.pad >= 1 and P.crop >= 0
+    for h, w in [(1, 1), (2, 3), (7, 5)]:
+        z = torch.randn(2, G.spec.latent_channels, h, w)
+        c = torch.tensor([[1.0, 0, 0], [0.2, 0.3, 0.5]]) if num_classes else None
+        with torch.no_grad():
+            assert torch.allclose(G(z, c), P(z, c), atol=1e-5), (h, w)
+
+
+def test_exported_graph_pads_once(tiny_onnx):
+    """One wrap of the latent (Gathers), not a Slice + Concat pair around every convolution."""
+    ops = [n.op_type for n in onnx.load(str(tiny_onnx)).graph.node]
+    assert ops.count("Conv") == 9 and ops.count("Gather") >= 2
+    assert ops.count("Concat") <= 2   # shape plumbing only, no per-conv padding

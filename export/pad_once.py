@@ -1,0 +1,96 @@
+"""The texture generator rewritten for export: wrap the latent once, then valid convolutions.
+
+The trained generator pads every 3x3 convolution circularly (1 px). Exported as is, each pad
+becomes Slice + Concat over the full feature map, and ONNX Runtime's profiler puts those at
+about a quarter of synthesis time on the CPU (docs/benchmarks.md). Here the latent is wrapped
+once by P cells (a Gather with indices mod h, w, cheap at latent resolution), every convolution
+runs unpadded, and the margin left at the end is cropped.
+
+It computes the same function: on a periodic input a circular-padded convolution equals an
+unpadded one on the periodic extension, and the layers in between (LeakyReLU, PixelNorm,
+nearest upsampling) act per pixel or commute with the extension. Export checks it against
+the trained generator anyway (parity at several sizes and the roll test). The price is the
+margin's extra work: P is the smallest that leaves no negative margin, a few per cent of the
+FLOPs at 512 px and less at larger sizes.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_core.models import PixelNorm, TextureGenerator
+
+# Layers that act per pixel (or, for nearest upsampling, commute with the periodic extension).
+_POINTWISE = (nn.LeakyReLU, PixelNorm)
+
+
+def _layers(G: TextureGenerator) -> list[nn.Module] | None:
+    """G's body and output conv in execution order, or None when a layer is not understood."""
+    layers = [m for block in G.body for m in block.modules() if not isinstance(m, nn.Sequential)]
+    layers.append(G.to_texture)
+    for m in layers:
+        if isinstance(m, nn.Conv2d):
+            if m.stride != (1, 1) or m.dilation != (1, 1) or m.padding_mode != "circular" \
+                    or m.kernel_size[0] != m.kernel_size[1] or m.padding != (m.kernel_size[0] // 2,) * 2:
+                return None
+        elif isinstance(m, nn.Upsample):
+            if m.mode != "nearest" or m.scale_factor not in (2, 2.0):
+                return None
+        elif not isinstance(m, _POINTWISE):
+            return None
+    return layers
+
+
+def _final_margin(layers: list[nn.Module], pad: int) -> int | None:
+    """Pixels of margin left after the layers when the latent is wrapped by `pad` cells;
+    None if some convolution would run out of margin."""
+    m = pad
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d):
+            m -= layer.kernel_size[0] // 2
+            if m < 0:
+                return None
+        elif isinstance(layer, nn.Upsample):
+            m *= 2
+    return m
+
+
+def _wrap(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Periodic extension by `pad` cells on each side, for any latent size (even smaller than pad)."""
+    h, w = x.shape[2], x.shape[3]
+    rows = torch.remainder(torch.arange(-pad, h + pad, device=x.device), h)
+    cols = torch.remainder(torch.arange(-pad, w + pad, device=x.device), w)
+    return x.index_select(2, rows).index_select(3, cols)
+
+
+class PadOnceGenerator(nn.Module):
+    """G's function with one wrap of the latent; shares G's parameters."""
+
+    def __init__(self, G: TextureGenerator, layers: list[nn.Module]):
+        super().__init__()
+        self.G = G
+        self.layers = layers
+        self.pad = next(p for p in range(1, 64) if _final_margin(layers, p) is not None)
+        self.crop = _final_margin(layers, self.pad)
+
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        G = self.G
+        x = z
+        if G.spec.num_classes:
+            x = torch.cat([z, G.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
+        x = _wrap(x, self.pad)
+        for layer in self.layers:
+            x = F.conv2d(x, layer.weight, layer.bias) if isinstance(layer, nn.Conv2d) else layer(x)
+        c = self.crop
+        if c:
+            x = x[:, :, c:x.shape[2] - c, c:x.shape[3] - c]
+        return torch.tanh(x)
+
+
+def pad_once(G: nn.Module) -> nn.Module:
+    """PadOnceGenerator(G) for a texture generator whose layers it understands, else G itself."""
+    if not isinstance(G, TextureGenerator):
+        return G
+    layers = _layers(G)
+    return G if layers is None else PadOnceGenerator(G, layers)
