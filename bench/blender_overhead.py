@@ -115,6 +115,9 @@ def main(argv) -> int:
         row["overhead_s"] = row["op_s"] - row["inference_s"]
         row["overhead_pct"] = 100 * row["overhead_s"] / row["inference_s"]
         row["blender_side_s"] = med([a - b for a, b in zip(t_op, t_job)])
+        # Paired: each call against its own inference (job.seconds), so run-to-run noise in
+        # inference speed (several per cent on a 2-core VM) does not enter the difference.
+        row["paired_overhead_pct"] = med([100 * (a - b) / b for a, b in zip(t_op, t_job)])
         # The encode moved to save time: what saving the .blend costs for this generate's images.
         op()
         t0 = time.perf_counter()
