@@ -186,7 +186,7 @@ def report(res: dict, quick: bool) -> str:
     add(f"| software | torch {m.get('torch')} ({m.get('torch_threads')} threads), onnxruntime {m.get('onnxruntime')} "
         f"({', '.join(m.get('ort_providers', []))}), numpy {m.get('numpy')} |")
     dirty = m.get("dirty_files")
-    add(f"| run | {m.get('date_utc')}, commit {m.get('git_commit')}"
+    add(f"| last run | {m.get('date_utc')}, commit {m.get('git_commit')}"
         + (f" plus uncommitted changes in {dirty} files" if dirty else "")
         + f", OMP_NUM_THREADS={m.get('omp_num_threads') or 'unset'} |")
     add("")
@@ -347,7 +347,8 @@ def report(res: dict, quick: bool) -> str:
         add("")
         add(f"`bench/synthesis.py`. The default generator (G widths {mo['g_widths']}, {mo['latent_channels']} latent "
             f"channels, scale {mo['scale']}, {mo['params']:,} parameters, {len(mo['channels'])} output channels: "
-            f"base colour, height, roughness), exported with `export.onnx_export.export_run` (fp32, opset 17). "
+            f"base colour, height, roughness), exported with `export.onnx_export.export_run` (fp32, opset 17; the "
+            f"graph wraps the latent once and runs the convolutions unpadded, export/pad_once.py). "
             f"Convolutions cost **{mo['macs_per_pixel']:,.0f} MACs per output pixel** (counted from the module shapes: "
             + ", ".join(f"{c['cin']}→{c['cout']}: {c['macs_per_pixel']:,.0f}" for c in mo["per_conv"]) + ").")
         add("")
@@ -588,6 +589,11 @@ def fast_text(res: dict) -> str:
             if key.startswith("ORT graph optimisation"):
                 out.append(f"- ORT graph optimisation: ORT_ENABLE_ALL runs at {gain(g)} the speed of no optimisation; "
                            "TextureModel keeps it on.")
+            elif key.startswith("export graph"):
+                out.append(f"- Export graph: wrapping the latent once and running the convolutions unpadded "
+                           f"(export/pad_once.py) runs at {gain(g)} the speed of the trained generator exported as is, "
+                           "whose circular pad around every convolution became Slice + Concat copies of each feature "
+                           "map. Same function (export checks parity and the roll test); this is what `texgan export` writes.")
             elif key.startswith("ORT intra-op threads"):
                 out.append(f"- ORT threads: 2 threads run at {gain(g)} the speed of 1 thread. TextureModel leaves ORT's "
                            "default (one per physical core); the add-on's preferences can lower it to keep Blender's UI responsive.")
@@ -619,7 +625,9 @@ def fast_text(res: dict) -> str:
                    "instead of running G again.")
         out.append(f"- Fused Adam (`Adam(fused=True)`): {gain(d['fused_gain_ref'])} on the reference loop"
                    + (f", {gain(t['fused'] / t['default'])} on the default tileable config" if "fused" in t else "")
-                   + ". " + ("Worth applying." if d["fused_gain_ref"] > 1.05 else "Within noise on these small models; not applied."))
+                   + ". " + ("Not applied: it pays on the large DCGAN models only, not on the default config."
+                             if d["fused_gain_ref"] > 1.05 and t.get("fused", 0) <= 1.03 * t.get("default", 1) else
+                             "Worth applying." if d["fused_gain_ref"] > 1.05 else "Within noise on these small models; not applied."))
         out.append(f"- Channels-last G and D: {gain(d['channels_last_gain_ref'])} on the reference loop"
                    + (f", {gain(t['channels_last'] / t['default'])} on the default tileable config" if "channels_last" in t else "")
                    + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 and t.get("channels_last", 0) > t.get("default", 1)

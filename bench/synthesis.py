@@ -187,6 +187,23 @@ def run(quick: bool = False, log=print) -> dict:
                 "a": "on", "b": "off", "a_s": median(t["on"]), "b_s": median(t["off"])})
     del sess_opt, sess_noopt
 
+    # The export graph: latent wrapped once + unpadded convs (export/pad_once.py) vs the trained
+    # generator exported as is (a Slice + Concat circular pad around every convolution).
+    import export.onnx_export as ox
+    per_conv = WORK / "material_pad_per_conv.onnx"
+    real_pad_once = ox.pad_once
+    ox.pad_once = lambda G: G
+    try:
+        ox.export_run(run_dir, per_conv, name="bench-material-pad-per-conv", force=True)
+    finally:
+        ox.pad_once = real_pad_once
+    sess_once = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
+    sess_each = ort.InferenceSession(str(per_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
+    t = interleave({"once": lambda: sess_once.run(None, feed), "each": lambda: sess_each.run(None, feed)}, 3 if not quick else 2)
+    tog.append({"what": f"export graph: latent wrapped once vs a circular pad per conv, run {size}^2",
+                "a": "wrapped once", "b": "pad per conv", "a_s": median(t["once"]), "b_s": median(t["each"])})
+    del sess_once, sess_each
+
     m1 = TextureModel(onnx_path, device="cpu", threads=1)
     m2 = TextureModel(onnx_path, device="cpu", threads=2)
     t = interleave({"2": lambda: m2.run_latent(z), "1": lambda: m1.run_latent(z)}, 3 if not quick else 2)
