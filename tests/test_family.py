@@ -148,7 +148,7 @@ def test_wgan_clipping_bounds_weights(tmp_path):
     # unclipped, the same critic's weights exceed the bound (so the assertion above means something)
     from gan_core.models import DiscriminatorSpec, PatchDiscriminator
     fresh = PatchDiscriminator(DiscriminatorSpec(5, (16, 32, 32), spectral_norm=False))
-    assert max(float(p.abs().max()) for p in fresh.parameters()) > 0.01
+    assert max(float(p.detach().abs().max()) for p in fresh.parameters()) > 0.01
 
 
 def test_ema_is_an_average_of_the_generator(tmp_path):
