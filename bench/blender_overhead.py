@@ -6,13 +6,12 @@ Runs in the bpy module (Blender 5 as a Python module). The add-on is registered 
 repository (`import addon; addon.register()`, as a script would), a plane with a material is the
 target, and the operator runs synchronously (EXEC, as a script or `blender -b` calls it). One
 warm-up call per size opens the operator's cached session (worker.SESSIONS) and creates the
-images; then operator calls and `TextureModel.generate` calls on a separate warm session
-alternate. The operator also reports its own inference seconds (job.seconds), which splits
-its time into inference and Blender-side work (images, pixel upload, node wiring).
-
-Without a UI the operator leaves PNG/EXR encoding (packing) for save time, so it is not in
-`op_s`; `pack_at_save_s` reports it separately: `blender_images.pack_pending_images()` for the
-images of one generate, which is what saving the .blend then costs on top.
+images; then operator calls and `TextureModel.generate` calls alternate, both on that same
+session: a second session would add a second ONNX Runtime thread pool, whose threads spin for
+a while after each run and, on a 2-core machine, slow the other session's next run by several
+per cent (measured), which is not Blender's doing. The operator also reports its own inference
+seconds (job.seconds), which splits its time into inference and Blender-side work (images,
+pixel upload, node wiring); encoding the images is timed separately, as saving would do it.
 """
 from __future__ import annotations
 
@@ -66,7 +65,6 @@ def main(argv) -> int:
     import bpy
     import addon
     from addon import blender_images, operators, worker
-    from addon.inference import TextureModel
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon.register()
@@ -83,7 +81,7 @@ def main(argv) -> int:
         return orig_record(job)
 
     worker.record_run = record
-    tm = TextureModel(model, device="cpu")
+    tm = worker.SESSIONS.get(model, "cpu")   # the session the operator's device='CPU' calls use
     rows = []
     for size in sizes:
         def op():
