@@ -154,7 +154,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
     try:
-        return _train(cfg, show_progress and info.is_main, info)
+        result = _train(cfg, show_progress and info.is_main, info)
+        # Leave together: a rank that tears down while its peer is still talking to the store
+        # can be aborted by gloo ("terminate called without an active exception"), seen once in CI-like runs.
+        dist.barrier(info)
+        return result
     finally:
         dist.teardown(info)
 
