@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import sys
 import time
 
@@ -481,7 +482,7 @@ def save_map(array, path: str, fmt: str, bits: int, color: bool) -> None:
             settings.exr_codec = 'ZIP'
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp{os.path.splitext(path)[1]}")
+        tmp = temp_path(path)
         image.save_render(tmp, scene=_io_scene())
         os.replace(tmp, path)
         tmp = None
@@ -519,13 +520,46 @@ def _file_image(name: str, role: str, path: str, fmt: str, info: dict):
 # Manifest and report
 # ========================================================================================
 
+def temp_path(path: str) -> str:
+    """Where `path` is written before the rename: a hidden name in the same folder, tagged with this
+    host and process so a later run can tell a dead writer's leftovers from a live one's."""
+    folder, name = os.path.split(path)
+    host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()) or "host"
+    return os.path.join(folder, f".{name}.{host}~{os.getpid()}.tmp{os.path.splitext(path)[1]}")
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temps(out_dir: str) -> list:
+    """Delete temporary files that a bake on this host left when it was killed mid-write (their
+    process is gone). Files of live processes and of other hosts (shards sharing the folder) stay."""
+    host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()) or "host"
+    removed = []
+    for root, _, files in os.walk(out_dir):
+        for name in files:
+            m = _TEMP_NAME.match(name)
+            if not m or m["host"] != host:
+                continue
+            try:
+                os.kill(int(m["pid"]), 0)
+                continue   # still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue   # alive, another user's
+            os.remove(os.path.join(root, name))
+            removed.append(os.path.join(root, name))
+    return removed
+
+
 def _manifest_path(out_dir: str, job: Job) -> str:
     return os.path.join(out_dir, "manifest", f"{safe_name(job.scene)}--{safe_name(job.material)}.json")
 
 
 def write_json(path: str, data) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = temp_path(path)
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.flush()
@@ -838,7 +872,7 @@ def _save_blend(out_path: str, pack: bool) -> None:
                 image.pack()
     folder = os.path.dirname(out_path)
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(out_path)}.{os.getpid()}.tmp.blend")
+    tmp = temp_path(out_path)
     try:
         bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True, relative_remap=True, compress=False)
         os.replace(tmp, out_path)
@@ -901,6 +935,8 @@ def run_bake(blend_paths, recipe_path, out_dir, shard="1/1", device: str | None 
                               f"{', '.join(scenes)}")
     all_jobs = [j for stem in scenes for j in plans[stem]]
     os.makedirs(out_dir, exist_ok=True)  # only now: a bad recipe leaves nothing behind
+    for path in remove_stale_temps(out_dir):
+        log(f"texgan bake: removed {os.path.relpath(path, out_dir)}, left by a bake that was stopped mid-write")
     mine = {j.key for j in shard_jobs(all_jobs, shard_t)}
     log(f"texgan bake: {len(all_jobs)} jobs in {len(scenes)} scenes; shard {shard_t[0]}/{shard_t[1]} "
         f"runs {len(mine)}")

@@ -429,3 +429,17 @@ def test_class_errors_before_any_work(tmp_path, scene, tiny_onnx, cond_onnx, cap
     assert "rule[1].class must be a string" in err
     err = _class_error(tmp_path, scene, '[defaults]\nclass = "moss"\n' + plain, capsys)
     assert "rule[1].class (from [defaults]): model tiny.onnx is not conditional" in err
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    """A bake killed mid-write leaves a hidden temp file; the next run on this host removes it,
+    but never a live process's file or another host's (shards may share the folder)."""
+    from addon import bake
+    live = Path(bake.temp_path(str(tmp_path / "baked" / "a.png")))
+    live.parent.mkdir()
+    dead = live.with_name(live.name.replace(f"~{os.getpid()}.", "~999999999."))
+    other_host = live.with_name(".a.png.another-host~999999999.tmp.png")
+    for p in (live, dead, other_host):
+        p.write_bytes(b"half")
+    assert bake.remove_stale_temps(str(tmp_path)) == [str(dead)]
+    assert live.exists() and other_host.exists() and not dead.exists()
