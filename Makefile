@@ -16,6 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test,blender]"
+	@# onnxruntime and onnxruntime-gpu share one import name: a CPU build already in the venv (from an
+	@# older install, or pulled by another tool) would hide the CUDA provider. Keep only texgan's one.
+	if [ "$$(uname)" != Darwin ] && $(BIN)/python -m pip show -q onnxruntime >/dev/null 2>&1; then \
+	  echo "removing the CPU-only onnxruntime that shadows onnxruntime-gpu"; \
+	  $(BIN)/python -m pip uninstall -q -y onnxruntime onnxruntime-gpu; \
+	  $(BIN)/python -m pip install -q -e ".[test,blender]"; \
+	fi
 	touch $@
 
 demo: $(STAMP)
