@@ -520,12 +520,15 @@ def _file_image(name: str, role: str, path: str, fmt: str, info: dict):
 # Manifest and report
 # ========================================================================================
 
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()) or "host"
+
+
 def temp_path(path: str) -> str:
     """Where `path` is written before the rename: a hidden name in the same folder, tagged with this
     host and process so a later run can tell a dead writer's leftovers from a live one's."""
     folder, name = os.path.split(path)
-    host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()) or "host"
-    return os.path.join(folder, f".{name}.{host}~{os.getpid()}.tmp{os.path.splitext(path)[1]}")
+    return os.path.join(folder, f".{name}.{_host_tag()}~{os.getpid()}.tmp{os.path.splitext(path)[1]}")
 
 
 _TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)\.tmp(\.[A-Za-z0-9]+)?$")
@@ -534,7 +537,7 @@ _TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)\.tmp(\.[A-
 def remove_stale_temps(out_dir: str) -> list:
     """Delete temporary files that a bake on this host left when it was killed mid-write (their
     process is gone). Files of live processes and of other hosts (shards sharing the folder) stay."""
-    host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()) or "host"
+    host = _host_tag()
     removed = []
     for root, _, files in os.walk(out_dir):
         for name in files:
@@ -704,7 +707,7 @@ class Baker:
         r = job.rule
         model = self.session(r.model)
         w, h = r.size
-        result = model.generate(h, w, seed=job.seed, class_weights=r.texture_class)[0]
+        result = model.generate(h, w, seed=job.seed, class_weights=self.class_rows.get(r.index))[0]
         split = maps_module.split_maps(result, model.channels)
         outputs = []
         for m, path in job.maps.items():
