@@ -96,6 +96,14 @@ def plots(res: dict, suffix: str) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     made = {}
+
+    def save(fig, key: str, stem: str) -> None:
+        fig.tight_layout()
+        name = f"{stem}{suffix}.png"
+        fig.savefig(DOCS / name if not suffix else WORK / name)
+        plt.close(fig)
+        made[key] = name
+
     ttq = res.get("ttq")
     if ttq and ttq.get("curves"):
         fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=110)
@@ -110,11 +118,7 @@ def plots(res: dict, suffix: str) -> dict:
         ax.set_title("Time to quality, default config, bricks material")
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-        fig.tight_layout()
-        name = f"bench_time_to_quality{suffix}.png"
-        fig.savefig(DOCS / name if not suffix else WORK / name)
-        plt.close(fig)
-        made["ttq"] = name
+        save(fig, "ttq", "bench_time_to_quality")
     syn = res.get("synthesis")
     if syn and syn.get("ort_vs_torch"):
         rows = syn["ort_vs_torch"]
@@ -130,11 +134,7 @@ def plots(res: dict, suffix: str) -> dict:
         ax.set_ylim(0, ceiling * 1.25)
         ax.legend(loc="upper left", ncol=3, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        name = f"bench_synthesis{suffix}.png"
-        fig.savefig(DOCS / name if not suffix else WORK / name)
-        plt.close(fig)
-        made["synthesis"] = name
+        save(fig, "synthesis", "bench_synthesis")
     tr = res.get("train")
     if tr and tr.get("dcgan"):
         ips = tr["dcgan"]["images_per_s"]
@@ -147,11 +147,7 @@ def plots(res: dict, suffix: str) -> dict:
         ax.set_xlabel("images / s (batch 64, 64 px, CPU)")
         ax.set_title("DCGAN training throughput")
         ax.grid(axis="x", alpha=0.3)
-        fig.tight_layout()
-        name = f"bench_training{suffix}.png"
-        fig.savefig(DOCS / name if not suffix else WORK / name)
-        plt.close(fig)
-        made["train"] = name
+        save(fig, "train", "bench_training")
     return made
 
 

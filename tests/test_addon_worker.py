@@ -110,13 +110,19 @@ def test_library_scans_folders_reads_metadata_and_flags_bad_files(addon_model, t
     assert lib.find("nothing-here", [str(tmp_path)]) is None
 
 
+def count_describe_calls(monkeypatch) -> list:
+    """library.describe, recording each path it is called with."""
+    calls = []
+    real_describe = library.describe
+    monkeypatch.setattr(library, "describe", lambda p, builtin=False: calls.append(str(p)) or real_describe(p, builtin))
+    return calls
+
+
 def test_library_find_by_path_reuses_the_scan_cache(addon_model, tmp_path, monkeypatch):
     # describe() opens an ONNX Runtime session: an unchanged file must be described only once.
     path = tmp_path / "bricks.onnx"
     shutil.copy(addon_model, path)
-    calls = []
-    real_describe = library.describe
-    monkeypatch.setattr(library, "describe", lambda p, builtin=False: calls.append(str(p)) or real_describe(p, builtin))
+    calls = count_describe_calls(monkeypatch)
     lib = library.Library()
     first = lib.find(str(path))
     assert first.ok and len(calls) == 1
@@ -133,9 +139,7 @@ def test_library_find_describes_a_changed_file_again(addon_model, tmp_path, monk
     import os
     path = tmp_path / "model.onnx"
     shutil.copy(addon_model, path)
-    calls = []
-    real_describe = library.describe
-    monkeypatch.setattr(library, "describe", lambda p, builtin=False: calls.append(str(p)) or real_describe(p, builtin))
+    calls = count_describe_calls(monkeypatch)
     lib = library.Library()
     assert lib.find(str(path)).ok and len(calls) == 1
     path.write_bytes(b"garbage")  # replaced by something else: new size and mtime
