@@ -85,7 +85,7 @@ class PadOnceGenerator(nn.Module):
         c = self.crop
         if c:
             x = x[:, :, c:x.shape[2] - c, c:x.shape[3] - c]
-        return torch.tanh(x)
+        return G.finish(x)
 
 
 def pad_once(G: nn.Module) -> nn.Module:

@@ -35,6 +35,14 @@ class GeneratorSpec:
     # canvas, so tiling and the roll contract are unchanged). Not part of latent_channels.
     num_classes: int = 0
     class_channels: int = 0
+    # Extra conv blocks at latent resolution: each widens G's field by 2 cells (2*scale px) at
+    # 1/scale^2 of the pixel cost, which is where large structure (stones, bricks) is decided.
+    latent_blocks: int = 0
+    # Grey exemplar: paint one channel and repeat it, so R = G = B exactly (no invented colour).
+    grey: bool = False
+    # Trained at 1/upsample of the exemplar's resolution (large structure): the output is
+    # upsampled by this power of two (bilinear, wrap-around) to paint at the exemplar's scale.
+    upsample: int = 1
 
     @property
     def latent_channels(self) -> int:
@@ -42,6 +50,11 @@ class GeneratorSpec:
 
     @property
     def scale(self) -> int:
+        return 2 ** (len(self.widths) - 1) * self.upsample
+
+    @property
+    def work_scale(self) -> int:
+        """Pixels per latent cell at the training resolution."""
         return 2 ** (len(self.widths) - 1)
 
     def to_dict(self) -> dict:
@@ -83,11 +96,13 @@ class TextureGenerator(nn.Module):
         w = spec.widths
         cond = spec.class_channels if spec.num_classes else 0
         self.body = nn.ModuleList([conv_block(spec.latent_channels + cond, w[0])])
+        for _ in range(spec.latent_blocks):
+            self.body.append(conv_block(w[0], w[0]))
         if spec.num_classes:
             self.class_embed = nn.Parameter(torch.randn(spec.num_classes, spec.class_channels))
         for cin, cout in zip(w[:-1], w[1:]):
             self.body.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv_block(cin, cout)))
-        self.to_texture = wrap_conv(w[-1], spec.out_channels)
+        self.to_texture = wrap_conv(w[-1], 1 if spec.grey else spec.out_channels)
         # Wave vectors in cycles per latent cell, spread over useful periods (2..16 cells).
         p = spec.periodic_channels
         angle = torch.rand(p) * math.pi
@@ -100,10 +115,11 @@ class TextureGenerator(nn.Module):
 
     def receptive_radius_cells(self) -> int:
         """How many latent cells around a cell can change its pixels (for tiled inference halos)."""
-        radius = 2.0  # two 3x3 convs at latent resolution
+        radius = 2.0 * (1 + self.spec.latent_blocks)  # two 3x3 convs per block at latent resolution
         for level in range(1, len(self.spec.widths)):
             radius += 2.0 / 2 ** level  # two 3x3 convs per upsampled level
-        radius += 1.0 / self.scale  # final conv
+        radius += 1.0 / self.spec.work_scale  # final conv
+        radius += 1.0 / self.spec.work_scale if self.spec.upsample > 1 else 0.0  # bilinear taps
         return math.ceil(radius) + 1  # +1 for nearest-upsampling cell alignment
 
     def snapped_wave_vectors(self, height: int, width: int) -> torch.Tensor:
@@ -136,26 +152,46 @@ class TextureGenerator(nn.Module):
         emb = classes.to(self.class_embed) @ self.class_embed
         return emb[:, :, None, None].expand(-1, -1, height, width)
 
-    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
-        """z [B, latent_channels, h, w]; classes only for conditional models (see class_input)."""
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None, full_res: bool = True) -> torch.Tensor:
+        """z [B, latent_channels, h, w]; classes only for conditional models (see class_input).
+        full_res=False skips the output upsampling: the image at the training resolution, what D judges."""
         x = z
         if self.spec.num_classes:
             x = torch.cat([z, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
         for block in self.body:
             x = block(x)
-        return torch.tanh(self.to_texture(x))
+        return self.finish(self.to_texture(x), full_res)
+
+    def finish(self, x: torch.Tensor, full_res: bool = True) -> torch.Tensor:
+        """Output conv result -> image: tanh, upsampling to the exemplar's scale, grey repeated."""
+        x = torch.tanh(x)
+        if full_res and self.spec.upsample > 1:
+            x = upsample_wrap(x, self.spec.upsample)
+        return x.expand(-1, self.spec.out_channels, -1, -1) if self.spec.grey else x
 
     def stage_features(self, z: torch.Tensor, stages: int, classes: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Outputs of the first `stages` body blocks (block i works at latent size * 2**i);
-        progressive growing puts its own output heads on these."""
+        """Outputs of the first `stages` resolution levels (level i works at latent size * 2**i;
+        the latent-resolution blocks all count as level 0); progressive growing puts its own
+        output heads on these."""
         x = z
         if self.spec.num_classes:
             x = torch.cat([z, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
         outs = []
-        for block in self.body[:stages]:
+        lb = self.spec.latent_blocks
+        for i, block in enumerate(self.body[:stages + lb]):
             x = block(x)
-            outs.append(x)
+            if i >= lb:
+                outs.append(x)
         return outs
+
+
+def upsample_wrap(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bilinear upsampling of [B, C, H, W] by `factor` on a torus: pad one pixel by wrapping,
+    upsample, crop, so the result is periodic and rolls exactly with the input."""
+    x = torch.cat([x[:, :, -1:], x, x[:, :, :1]], dim=2)
+    x = torch.cat([x[:, :, :, -1:], x, x[:, :, :, :1]], dim=3)
+    y = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    return y[:, :, factor:-factor, factor:-factor]
 
 
 def periodic_channels(wave_vectors: torch.Tensor, phase: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -173,6 +209,9 @@ class DiscriminatorSpec:
     minibatch_std: bool = False
     spectral_norm: bool = True     # off for WGAN with weight clipping (the paper's critic)
     num_classes: int = 0           # > 0: projection discriminator (Miyato & Koyama 2018)
+    # > 1: pix2pixHD-style multi-scale D: one patch D per octave of the image, each on the image
+    # downsampled 2**k, so the coarse ones judge structure larger than one patch D can see.
+    scales: int = 1
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -224,6 +263,39 @@ class PatchDiscriminator(nn.Module):
             # Projection: each position's logit gains <embed(y), features at that position>.
             out = out + (self.class_embed(classes.long())[:, :, None, None] * feat).sum(1, keepdim=True)
         return out
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """Patch discriminators on an image pyramid (Wang et al. 2018, pix2pixHD).
+
+    D_k sees the image average-pooled by 2**k, so its field covers 2**k times as many pixels.
+    The logit maps are returned as one [B, scales, h, w] tensor, coarse maps repeated
+    (nearest) up to the finest map's size: every loss and penalty that averages logits
+    then weighs each scale equally, exactly as a per-scale mean would, and the trainer
+    needs no special case. Pooling wraps nothing, but each D pads circularly, so the
+    wrap-around contract of the generator is judged at every scale.
+    """
+
+    def __init__(self, spec: DiscriminatorSpec):
+        super().__init__()
+        self.spec = spec
+        single = DiscriminatorSpec(**{**spec.to_dict(), "widths": tuple(spec.widths), "scales": 1})
+        self.ds = nn.ModuleList([PatchDiscriminator(single) for _ in range(spec.scales)])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ds[0].features(x)   # the finest scale's (feature matching)
+
+    def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        maps = []
+        for k, d in enumerate(self.ds):
+            maps.append(d(F.avg_pool2d(x, 2 ** k) if k else x, classes))
+        h, w = maps[0].shape[2:]
+        return torch.cat([m if m.shape[2:] == (h, w) else F.interpolate(m, size=(h, w), mode="nearest")
+                          for m in maps], dim=1)
+
+
+def build_discriminator(spec: DiscriminatorSpec) -> nn.Module:
+    return MultiScaleDiscriminator(spec) if spec.scales > 1 else PatchDiscriminator(spec)
 
 
 def minibatch_stddev(h: torch.Tensor) -> torch.Tensor:
