@@ -21,7 +21,10 @@ class TrainConfig:
     out: str = ""                  # run directory
     steps: int = 20000             # stop after this many generator steps ...
     max_minutes: float = 0.0       # ... or after this many minutes (0 = no limit), whichever first
-    size: int = 64                 # training crop size in pixels (multiple of the generator scale)
+    # Scale: by default (0) chosen from the exemplar's measured structure size (gan_core/structure.py)
+    size: int = 0                  # training crop in working pixels (multiple of the generator scale); 0 = auto
+    structure_px: float = 0.0      # the exemplar's structure size in pixels; 0 = measure it
+    work_scale: float = 0.0        # training resolution / exemplar resolution: 1, 0.5, 0.25 or 0.125; 0 = auto
     batch: int = 8
     # wgan-gp is the default because it measured best in short CPU runs (docs/gan-family.md):
     # nonsat/hinge collapsed to one texture in the same budget.
@@ -51,7 +54,9 @@ class TrainConfig:
     global_channels: int = 8
     periodic_channels: int = 0    # PSGAN periodic channels: 2-4 help regular patterns (bricks, tiles)
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
+    g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     d_widths: tuple[int, ...] = (32, 64, 64)
+    d_scales: int = 0              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
     # Salimans et al. 2016 improvements (off by default)
     minibatch_std: bool = False
     label_smoothing: float = 0.0   # one-sided: real label 1 - this
@@ -78,6 +83,7 @@ class TrainConfig:
     sample_every: int = 250
     checkpoint_every: int = 500
     log_every: int = 10
+    quality_every: int = 100       # steps between SWD-ratio probes shown in the log and progress bar (0 = off)
     # Mixed precision where the hardware computes it natively: bf16 (or fp16) on CUDA, bf16 on CPUs
     # with AVX512-BF16/AMX. Weights, optimiser state and the R1/GP penalties stay float32.
     amp: bool = True
@@ -146,16 +152,30 @@ class TrainConfig:
             raise ConfigError("--label-smoothing applies to the logistic losses (nonsat, minimax) only")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError("--label-smoothing must be in [0, 0.5)")
+        if not 0 <= self.d_scales <= 4:
+            raise ConfigError("--d-scales must be 1 to 4 (0 = auto)")
+        if self.work_scale not in (0, 1, 0.5, 0.25, 0.125):
+            raise ConfigError(f"--work-scale must be 1, 0.5, 0.25 or 0.125 (0 = auto), got {self.work_scale}")
+        if self.structure_px < 0:
+            raise ConfigError("--structure-px must be > 0 (0 = measure)")
+        if not 0 <= self.g_latent_blocks <= 8:
+            raise ConfigError("--g-latent-blocks must be 0 to 8")
         if self.nproc < 1:
             raise ConfigError("--nproc must be at least 1")
         if self.dist_backend not in ("auto", "gloo", "nccl"):
             raise ConfigError(f"--dist-backend must be auto, gloo or nccl, got {self.dist_backend!r}")
         if self.arch == "dcgan":
+            self.size = self.size or 64
             if self.size != 64:
                 raise ConfigError("--arch dcgan is the paper's fixed 64x64 model: use --size 64")
             if self.progressive or self.conditional:
                 raise ConfigError("--progressive and --conditional are for the texture generator, not --arch dcgan")
             return self
+        if self.size == 0:    # chosen from the exemplar by the trainer, then checked by validate_size
+            return self
+        return self.validate_size()
+
+    def validate_size(self) -> "TrainConfig":
         scale = 2 ** (len(self.g_widths) - 1)
         if self.progressive:
             if not 0 <= self.progressive_fade <= 1:

@@ -48,6 +48,21 @@ class Exemplars:
     def min_side(self) -> int:
         return min(min(im.shape[1:]) for im in self.images)
 
+    @property
+    def all_images(self) -> list[torch.Tensor]:
+        return self.images
+
+    def downscale(self, factor: int) -> None:
+        """Bring every image to 1/factor of its resolution (area average), in place."""
+        self.images = [torch.nn.functional.avg_pool2d(im[None], factor)[0] for im in self.images]
+
+    @property
+    def is_grey(self) -> bool:
+        """An RGB exemplar whose every pixel has R = G = B (a grey photo): paint grey, not colour."""
+        if self.channels != ["base_color.r", "base_color.g", "base_color.b"]:
+            return False
+        return all(bool((im[0] == im[1]).all() and (im[1] == im[2]).all()) for im in self.images)
+
 
 def read_image(path: Path, notices: list[str]) -> np.ndarray:
     """Decode one file to float32 [H, W, C] in [0, 1]; C is 1 or 3."""
@@ -212,6 +227,18 @@ class ClassExemplars:
     @property
     def names(self) -> list[str]:
         return [f"{c}/{n}" for c, ex in zip(self.classes, self.sets) for n in ex.names]
+
+    @property
+    def is_grey(self) -> bool:
+        return all(ex.is_grey for ex in self.sets)
+
+    @property
+    def all_images(self) -> list[torch.Tensor]:
+        return [im for ex in self.sets for im in ex.images]
+
+    def downscale(self, factor: int) -> None:
+        for ex in self.sets:
+            ex.downscale(factor)
 
 
 def load_class_exemplars(path: str | Path) -> ClassExemplars:

@@ -42,14 +42,17 @@ from .checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_write, load_opt
 from .config import ConfigError, TrainConfig
 from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, load_class_exemplars, load_exemplars,
                    to_uint8_image, warn)
+from .metrics import QualityProbe
 from .losses import LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty, r1_penalty
-from .models import DiscriminatorSpec, GeneratorSpec, PatchDiscriminator, TextureGenerator, update_ema
+from .structure import plan_training, structure_size
+from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema
 
-LOG_FIELDS = ["step", "seconds", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "images_per_s"]
+LOG_FIELDS = ["step", "seconds", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "images_per_s", "swd_ratio", "swd_worst"]
 
 # Config fields that fix the models' shapes: a --resume must keep them.
 SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
-                "minibatch_std", "conditional", "class_channels", "progressive", "dcgan_base")
+                "minibatch_std", "conditional", "class_channels", "progressive", "dcgan_base", "d_scales",
+                "g_latent_blocks", "work_scale")
 
 
 def pick_device(name: str) -> torch.device:
@@ -60,14 +63,45 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0):
+def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, verbose: bool = True) -> None:
+    """Fill the automatic scale settings (size, work_scale, d_scales, structure_px) in place from the
+    exemplar's measured structure (gan_core/structure.py), say what was chosen and why, and bring the
+    exemplars to the working resolution. A resumed run keeps the values it was started with."""
+    if cfg.arch == "dcgan":
+        return
+    auto = ("size", "work_scale", "d_scales", "structure_px")
+    if saved is not None:
+        for name in auto:
+            if not getattr(cfg, name):
+                setattr(cfg, name, getattr(saved, name) or getattr(TrainConfig(), name))
+    if not all(getattr(cfg, name) for name in auto):
+        images = exemplars.all_images
+        g_scale = 2 ** (len(cfg.g_widths) - 1)
+        structure = cfg.structure_px or max(structure_size(im) for im in images)
+        plan = plan_training(structure, min(min(im.shape[1:]) for im in images), g_scale,
+                             cfg.size, cfg.work_scale, cfg.d_scales)
+        cfg.size, cfg.work_scale, cfg.d_scales, cfg.structure_px = plan.size, plan.work_scale, plan.d_scales, round(structure, 1)
+        if verbose:
+            warn(plan.why + " (override with --structure-px, --size, --work-scale, --d-scales)")
+    cfg.d_scales = cfg.d_scales or 1
+    cfg.validate_size()
+    if cfg.work_scale < 1:
+        if cfg.progressive:
+            raise ConfigError("--progressive trains at the exemplar's resolution: add --work-scale 1")
+        exemplars.downscale(round(1 / cfg.work_scale))
+
+
+def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey: bool = False):
     if cfg.arch == "dcgan":
         from .dcgan import build_dcgan
         return build_dcgan(cfg, out_channels)
     g_spec = GeneratorSpec(cfg.local_channels, cfg.global_channels, cfg.periodic_channels, out_channels, tuple(cfg.g_widths),
-                           num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0)
-    d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes)
-    return TextureGenerator(g_spec), PatchDiscriminator(d_spec)
+                           num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0,
+                           latent_blocks=cfg.g_latent_blocks, grey=grey,
+                           upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1)
+    d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes,
+                               scales=cfg.d_scales)
+    return TextureGenerator(g_spec), build_discriminator(d_spec)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -181,6 +215,11 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     if rank.is_main:
         for n in exemplars.notices:
             warn(n)
+    saved_cfg = None
+    if cfg.resume:
+        tensors, saved_info = read_checkpoint(ckpt_path)
+        saved_cfg = TrainConfig.from_dict(saved_info["config"])
+    plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     channels = exemplars.channels
     n_color = color_channel_count(channels)
     num_classes = len(classes) if classes else 0
@@ -192,7 +231,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     sampler = Sampler(exemplars, cfg.size, device, cfg.wrap_crops, cfg.flip_rot, data_rng)
 
     # --- models and optimisers ----------------------------------------------------------------
-    G, D = build_models(cfg, len(channels), num_classes)
+    G, D = build_models(cfg, len(channels), num_classes, grey=exemplars.is_grey)
     G, D = G.to(device), D.to(device)
     heads = progressive.ProgressiveHeads(G).to(device) if cfg.progressive else None
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
@@ -205,13 +244,11 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     step, seconds_before = 0, 0.0
 
     if cfg.resume:
-        tensors, saved_info = read_checkpoint(ckpt_path)
         if saved_info["channels"] != channels:
             raise ConfigError(f"--resume: the run was trained on channels {saved_info['channels']}, this data has {channels}")
         if saved_info.get("classes") != classes:
             raise ConfigError(f"--resume: the run was trained on classes {saved_info.get('classes')}, this data has {classes}")
-        saved = TrainConfig.from_dict(saved_info["config"])
-        changed = [f for f in SHAPE_FIELDS if getattr(saved, f) != getattr(cfg, f)]
+        changed = [f for f in SHAPE_FIELDS if getattr(saved_cfg, f) != getattr(cfg, f)]
         if changed:
             raise ConfigError(f"--resume: model shape flags differ from the run's ({', '.join(changed)}); keep them as they were")
         G.load_state_dict(module_state(tensors, "G"))
@@ -236,10 +273,11 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
         (run / "samples").mkdir(exist_ok=True)
         (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     amp_dtype = autocast_dtype(device) if cfg.amp else None
-    lh = lw = cfg.size // G.scale
+    lh = lw = cfg.size // G.spec.work_scale if cfg.arch != "dcgan" else 1
     fixed_z = G_ema.sample_latent(8, 2 * lh, 2 * lw, torch.Generator().manual_seed(cfg.seed + 4))
     fixed_classes = torch.arange(8, device=device) % num_classes if num_classes else None
     schedule = progressive.Schedule(cfg, G) if cfg.progressive else None
+    probe = make_probe(cfg, exemplars, G_ema, lh, lw) if rank.is_main else None
 
     def autocast():
         return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
@@ -257,7 +295,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
         z = G.sample_latent(n, lh, lw, latent_rng)
         if stage is not None:
             return progressive.generate(G, heads, z, stage, cls)
-        return G(z, cls)
+        return G(z, cls) if cfg.arch == "dcgan" else G(z, cls, full_res=False)   # D judges the working resolution
 
     def aug(x):
         return augment(x, cfg.translate, cfg.color_jitter, n_color, aug_rng)
@@ -386,7 +424,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
             if flags[1] > 0:
                 checkpoint("diverged")
                 raise RuntimeError(f"training diverged at step {step} (loss is NaN/Inf); try a lower learning rate or another --loss")
-            if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps or flags[0] > 0):  # last step too
+            quality = probe.measure() if probe and step % cfg.quality_every == 0 else None
+            if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps or flags[0] > 0 or quality):  # last step too
                 now = time.time()
                 ips = window_imgs / max(now - window_t, 1e-9)
                 window_t, window_imgs = now, 0
@@ -394,11 +433,15 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
                 row = {"step": step, "seconds": round(seconds_before + now - t_start, 2),
                        "loss_d": round(v[2], 5), "loss_g": round(v[3], 5), "penalty": round(v[4], 5),
                        "d_real": round(v[5], 4), "d_fake": round(v[6], 4), "images_per_s": round(ips, 1)}
+                if quality:
+                    row["swd_ratio"], row["swd_worst"] = round(quality[0], 3), round(quality[1], 3)
                 log.writerow(row)
                 log_file.flush()
                 post = dict(D=f"{row['loss_d']:.3f}", G=f"{row['loss_g']:.3f}", img_s=f"{ips:.0f}")
                 if by_time:
                     post = {"step": step, **post}
+                if probe and probe.last:
+                    post["swd"] = f"{probe.last[0]:.2f}"
                 if stage:
                     post["res"] = f"{stage.size}" + (f" fade {stage.alpha:.2f}" if stage.fading else "")
                 bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in post.items()))
@@ -418,6 +461,32 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     for module in (G, D, G_ema):
         dist.check_replicas(module, rank)
     return TrainResult(run, step, stopped_by, seconds_before + time.time() - t_start)
+
+
+class Probe:
+    """The SWD ratio of the EMA generator on fixed latents, every `quality_every` steps (rank 0):
+    a few crops at the training resolution, so a user sees when more training stops paying."""
+
+    def __init__(self, quality: QualityProbe, G_ema, z: torch.Tensor):
+        self.quality, self.G_ema, self.z, self.last = quality, G_ema, z, None
+
+    @torch.no_grad()
+    def measure(self) -> tuple[float, float]:
+        fakes = (self.G_ema(self.z, full_res=False).float().cpu() + 1) / 2
+        self.last = self.quality.ratio(fakes)
+        return self.last
+
+
+def make_probe(cfg: TrainConfig, exemplars, G_ema, lh: int, lw: int) -> Probe | None:
+    if not cfg.quality_every or cfg.arch == "dcgan" or cfg.conditional:
+        return None
+    image = max(exemplars.images, key=lambda im: im.shape[1] * im.shape[2])
+    try:
+        quality = QualityProbe((image.float().cpu() + 1) / 2, cfg.size, seed=cfg.seed)
+    except ValueError:   # exemplar too small for the probe's crops: train without it
+        return None
+    z = G_ema.sample_latent(32, lh, lw, torch.Generator().manual_seed(cfg.seed + 5))
+    return Probe(quality, G_ema, z)
 
 
 def read_checkpoint_heads(path: Path) -> dict:
@@ -454,6 +523,7 @@ def save_previews(G_ema, fixed_z: torch.Tensor, folder: Path, step: int, classes
 
 
 def plot_losses(log_csv: Path, out_png: Path) -> None:
+    """Loss curves, and beside them the SWD ratio probes (log scale; 1 = as good as the exemplar)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -462,12 +532,24 @@ def plot_losses(log_csv: Path, out_png: Path) -> None:
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    probed = [r for r in rows if r.get("swd_ratio")]
+    fig, axes = plt.subplots(1, 2 if probed else 1, figsize=(11 if probed else 7, 3.5), dpi=100, squeeze=False)
+    ax = axes[0, 0]
     for key in ("loss_d", "loss_g", "penalty"):
         ax.plot(steps, [float(r[key]) for r in rows], label=key, linewidth=1)
     ax.set_xlabel("step")
     ax.legend()
     ax.grid(alpha=0.3)
+    if probed:
+        ax = axes[0, 1]
+        ps = [int(r["step"]) for r in probed]
+        ax.plot(ps, [float(r["swd_ratio"]) for r in probed], label="SWD ratio (mean of levels)", linewidth=1)
+        ax.plot(ps, [float(r["swd_worst"]) for r in probed], label="SWD ratio (worst level)", linewidth=1)
+        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.legend()
+        ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     tmp = out_png.with_suffix(".tmp.png")
     fig.savefig(tmp)
