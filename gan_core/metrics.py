@@ -32,6 +32,7 @@ __all__ = [
     "seam_ratio",
     "diversity",
     "random_crops",
+    "auto_crop",
     "evaluate",
 ]
 
@@ -316,6 +317,14 @@ def _reference_and_heldout(exemplar: torch.Tensor, n: int, size: int,
     return random_crops(ref, n, size, generator), random_crops(held, n, size, generator), how
 
 
+def auto_crop(height: int, width: int, largest: int = 128) -> int:
+    """The largest power-of-two crop <= `largest` for which the exemplar holds disjoint halves."""
+    crop = largest
+    while crop > 16 and max(width // 2, height // 2) < crop or min(height, width) < crop:
+        crop //= 2
+    return crop
+
+
 def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64,
              n_crops: int = 256, seed: int = 0, per_image: int = 64) -> dict:
     """The report ``texgan eval`` prints (JSON-ready).
@@ -327,6 +336,9 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
     swd_floor  the same measure between held-out real crops (the other half) and the same
                reference crops: what unseen real texture scores. swd_ratio = swd/swd_floor;
                ~1 is as good as real, well below 1 hints at copying the reference half.
+    swd_levels, swd_floor_levels, swd_ratio_levels
+               the same per Laplacian level, finest first; swd_ratio_worst is the largest
+               level ratio (coarse structure fails there first).
     seam_ratio mean seam_ratio over the fakes (1.0 = seamless).
     diversity  mean L1 between fakes of different seeds; diversity_real is the same for
                random exemplar crops (fake-sized where two fit side by side, else `crop`).
@@ -353,8 +365,11 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
     ref_crops, held_crops, how = _reference_and_heldout(real, n_crops, crop, g)
     notes = [how]
     # Same seed for both calls: identical descriptor positions and projection directions.
-    swd = multiscale_swd(fake_crops, ref_crops, seed=seed, per_image=per_image)["mean"]
-    floor = multiscale_swd(held_crops, ref_crops, seed=seed, per_image=per_image)["mean"]
+    swd_f = multiscale_swd(fake_crops, ref_crops, seed=seed, per_image=per_image)
+    swd_r = multiscale_swd(held_crops, ref_crops, seed=seed, per_image=per_image)
+    swd, floor = swd_f["mean"], swd_r["mean"]
+    # Large structure lives in the coarse levels, where a mean over levels hides a failure.
+    level_ratios = [f / r if r > 0 else None for f, r in zip(swd_f["per_level"], swd_r["per_level"])]
 
     div = diversity(fakes) if n >= 2 else None
     if n < 2:
@@ -372,6 +387,10 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
         "swd": swd,
         "swd_floor": floor,
         "swd_ratio": swd / floor if floor > 0 else None,
+        "swd_levels": swd_f["per_level"],
+        "swd_floor_levels": swd_r["per_level"],
+        "swd_ratio_levels": level_ratios,
+        "swd_ratio_worst": max((r for r in level_ratios if r is not None), default=None),
         "seam_ratio": sum(seam_ratio(f) for f in fakes) / n,
         "diversity": div,
         "diversity_real": div_real,
@@ -379,3 +398,29 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
         "n_crops": n_crops,
         "notes": notes,
     }
+
+
+class QualityProbe:
+    """A cheap SWD ratio while training: fixed real crops, the floor computed once.
+
+    `exemplar` [C, H, W] in [0, 1] at the training resolution. `ratio(fakes)` scores a few
+    generated crops [N, C, crop, crop] in [0, 1] against the same reference crops that the
+    floor used, with the same descriptor positions and projections (seeded), so successive
+    values differ only by what the generator paints. Returns (mean ratio, worst level ratio).
+    Fewer crops than `evaluate` uses, so it is noisier; `texgan eval` is the measurement.
+    """
+
+    def __init__(self, exemplar: torch.Tensor, crop: int, n: int = 32, per_image: int = 32, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.ref, held, _ = _reference_and_heldout(exemplar.float(), n, crop, g)
+        self.n, self.per_image, self.seed = n, per_image, seed
+        floor = self._swd(held)
+        self.floor = [max(f, 1e-9) for f in floor]
+
+    def _swd(self, crops: torch.Tensor) -> list[float]:
+        return multiscale_swd(crops.float(), self.ref, seed=self.seed, per_image=self.per_image,
+                              n_projections=128, repeats=2)["per_level"]
+
+    def ratio(self, fakes: torch.Tensor) -> tuple[float, float]:
+        levels = [f / r for f, r in zip(self._swd(fakes[: self.n]), self.floor)]
+        return sum(levels) / len(levels), max(levels)

@@ -56,7 +56,8 @@ def register(sub) -> None:
     p.add_argument("--exemplar", required=True, help="the exemplar image or material folder to compare with")
     p.add_argument("--size", type=int, default=256, help="side of each generated texture (default 256)")
     p.add_argument("--count", type=int, default=8, help="textures to generate (default 8)")
-    p.add_argument("--crop", type=int, default=64, help="crop size compared by SWD (default 64)")
+    p.add_argument("--crop", type=int, default=0,
+                   help="crop size compared by SWD (default 0 = auto: 128 px where the exemplar holds two disjoint halves of it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class", dest="class_", metavar="CLASS", default=None,
                    help="conditional models (required there): a class name or index, or a blend such as a:0.5,b:0.5")
@@ -121,12 +122,13 @@ def generate_textures(source: str, size: int, count: int, seed: int, class_=None
     return (y + 1) / 2
 
 
-def evaluate_source(source: str, exemplar: str, size: int = 256, count: int = 8, crop: int = 64, seed: int = 0,
+def evaluate_source(source: str, exemplar: str, size: int = 256, count: int = 8, crop: int = 0, seed: int = 0,
                     class_=None) -> dict:
     from gan_core.data import load_exemplars
-    from gan_core.metrics import evaluate
+    from gan_core.metrics import auto_crop, evaluate
     ex = load_exemplars(exemplar)
     real = (ex.images[0] + 1) / 2
+    crop = crop or auto_crop(*real.shape[1:])
     fakes = generate_textures(source, size, count, seed, class_)
     if fakes.shape[1] != real.shape[0]:
         raise ValueError(f"the model paints {fakes.shape[1]} channels but the exemplar has {real.shape[0]} ({', '.join(ex.channels)})")
