@@ -25,7 +25,7 @@ class ModalDriver:
 
     apply(context, job) -> set: the operator's apply step, called once, only for a job not cancelled.
     say(level, text): the operator's report (status bar and the panel's last line).
-    state: the dict the panels and ``poll`` read ("job", "label"); the job is there while it runs.
+    state: the dict the panels and ``poll`` read ("job", "label", "driver"); set while the job runs.
     """
 
     def __init__(self, job: worker.Job, label: str, apply, say, state: dict):
@@ -39,7 +39,7 @@ class ModalDriver:
     # ---------------------------------------------------------------- entry points
 
     def start(self, context) -> set:
-        self._state["job"], self._state["label"] = self.job, self.label
+        self._state.update(job=self.job, label=self.label, driver=self)
         wm = context.window_manager
         self._timer = wm.event_timer_add(TIMER_STEP_S, window=context.window)
         wm.progress_begin(0, 100)
@@ -59,8 +59,8 @@ class ModalDriver:
         if self.result is not None:
             return self.result
         if not self.job.done.is_set():
-            self.percent = int(self.job.progress * 100)
-            self.status = f"texgan: generating {self.label} ... {self.job.progress * 100:.0f}%  (Esc to cancel)"
+            self.percent = round(self.job.progress * 100)
+            self.status = f"texgan: generating {self.label} ... {self.percent}%  (Esc to cancel)"
             context.window_manager.progress_update(self.percent)
             if context.workspace is not None:
                 context.workspace.status_text_set(self.status)
@@ -91,7 +91,7 @@ class ModalDriver:
         if context.workspace is not None:
             context.workspace.status_text_set(None)
         if self._state.get("job") is self.job:
-            self._state["job"] = None
+            self._state.update(job=None, driver=None)
         _redraw(context)
 
 

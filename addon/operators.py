@@ -24,7 +24,7 @@ from . import blender_images, library, modal_driver, nodes, worker
 from .preferences import settings
 
 # The one job the UI may run at a time (read by the panels for progress and Cancel).
-STATE = {"job": None, "label": "", "last": "", "last_level": "INFO"}
+STATE = {"job": None, "driver": None, "label": "", "last": "", "last_level": "INFO"}
 
 
 class PlanError(ValueError):
@@ -358,7 +358,7 @@ def unregister():
     if job is not None:
         job.cancel()
         job.join(5.0)
-    STATE["job"] = None
+    STATE.update(job=None, driver=None)
     worker.SESSIONS.clear()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -108,7 +108,8 @@ def test_ticks_show_progress_then_apply_once(scene, tiny_onnx):
         assert driver.modal(bpy.context, MOUSE) == {'PASS_THROUGH'}  # other events go to Blender
         assert driver.modal(bpy.context, TIMER) == {'PASS_THROUGH'}
         seen.append(driver.percent)
-        assert driver.status == f"texgan: generating tiny {W}x{H} ... {job.progress * 100:.0f}%  (Esc to cancel)"
+        assert driver.percent == round(job.progress * 100)
+        assert driver.status == f"texgan: generating tiny {W}x{H} ... {driver.percent}%  (Esc to cancel)"
         assert snapshot(scene) == before and not log["applied"]  # nothing changes while it runs
         if job.progress >= 1.0 and job.results:
             break
