@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from . import worker
 
-RUNNING, PASS = {'RUNNING_MODAL'}, {'PASS_THROUGH'}
 CANCELLED_TEXT = "texgan: cancelled; nothing was changed"
 TIMER_STEP_S = 0.1  # how often the progress is redrawn
 
@@ -44,14 +43,14 @@ class ModalDriver:
         self._timer = wm.event_timer_add(TIMER_STEP_S, window=context.window)
         wm.progress_begin(0, 100)
         self.job.start()
-        return RUNNING
+        return {'RUNNING_MODAL'}
 
     def modal(self, context, event) -> set:
         if event.type == 'ESC' and event.value == 'PRESS':
             self.job.cancel()
-            return RUNNING
+            return {'RUNNING_MODAL'}
         if event.type != 'TIMER':
-            return PASS
+            return {'PASS_THROUGH'}
         return self.tick(context)
 
     def tick(self, context) -> set:
@@ -65,7 +64,7 @@ class ModalDriver:
             if context.workspace is not None:
                 context.workspace.status_text_set(self.status)
             _redraw(context)
-            return PASS
+            return {'PASS_THROUGH'}
         self._end(context)
         if self.job.cancelled or self.job.cancel_requested:
             worker.record_run(self.job)

@@ -227,7 +227,7 @@ class TEXGAN_OT_generate(bpy.types.Operator):
     def _apply(self, context, info, targets, job) -> set:
         worker.record_run(job)
         if job.cancelled:
-            self._say('WARNING', "texgan: cancelled; nothing was changed")
+            self._say('WARNING', modal_driver.CANCELLED_TEXT)
             return {'CANCELLED'}
         if job.error:
             self._say('ERROR', f"texgan: {job.error}")
