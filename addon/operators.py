@@ -20,11 +20,11 @@ import random
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import blender_images, library, nodes, worker
+from . import blender_images, library, modal_driver, nodes, worker
 from .preferences import settings
 
 # The one job the UI may run at a time (read by the panels for progress and Cancel).
-STATE = {"job": None, "label": "", "last": "", "last_level": "INFO"}
+STATE = {"job": None, "driver": None, "label": "", "last": "", "last_level": "INFO"}
 
 
 class PlanError(ValueError):
@@ -227,7 +227,7 @@ class TEXGAN_OT_generate(bpy.types.Operator):
     def _apply(self, context, info, targets, job) -> set:
         worker.record_run(job)
         if job.cancelled:
-            self._say('WARNING', "texgan: cancelled; nothing was changed")
+            self._say('WARNING', modal_driver.CANCELLED_TEXT)
             return {'CANCELLED'}
         if job.error:
             self._say('ERROR', f"texgan: {job.error}")
@@ -301,57 +301,18 @@ class TEXGAN_OT_generate(bpy.types.Operator):
         except (PlanError, nodes.MaterialError, ValueError) as ex:
             self._say('ERROR', f"texgan: {worker.one_line(ex)}")
             return {'CANCELLED'}
-        self._job = job
-        STATE["job"] = job
-        STATE["label"] = f"{self._info.name} {self.width}x{self.height}"
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        wm.progress_begin(0, 100)
-        job.start()
-        return {'RUNNING_MODAL'}
-
-    def _cleanup(self, context):
-        wm = context.window_manager
-        if getattr(self, "_timer", None) is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        _redraw_all(context)
+        # The modal flow (progress, status text, Esc, apply or "nothing was changed") is the driver's.
+        self._driver = modal_driver.ModalDriver(
+            job, f"{self._info.name} {self.width}x{self.height}", say=self._say, state=STATE,
+            apply=lambda context, job: self._apply(context, self._info, self._targets, job))
+        context.window_manager.modal_handler_add(self)
+        return self._driver.start(context)
 
     def modal(self, context, event):
-        job = self._job
-        if event.type == 'ESC' and event.value == 'PRESS':
-            job.cancel()
-            return {'RUNNING_MODAL'}
-        if event.type != 'TIMER':
-            return {'PASS_THROUGH'}
-        if not job.done.is_set():
-            context.window_manager.progress_update(int(job.progress * 100))
-            if context.workspace is not None:
-                context.workspace.status_text_set(
-                    f"texgan: generating {STATE['label']} ... {job.progress * 100:.0f}%  (Esc to cancel)")
-            _redraw_all(context)
-            return {'PASS_THROUGH'}
-        self._cleanup(context)
-        result = self._apply(context, self._info, self._targets, job)
-        STATE["job"] = None
-        return result
+        return self._driver.modal(context, event)
 
     def cancel(self, context):  # Blender ends the modal (e.g. the file is closed)
-        self._job.cancel()
-        self._cleanup(context)
-        STATE["job"] = None
-
-
-def _redraw_all(context):
-    wm = context.window_manager
-    for window in wm.windows:
-        for area in window.screen.areas:
-            if area.type in {'NODE_EDITOR', 'PROPERTIES', 'VIEW_3D', 'STATUSBAR'}:
-                area.tag_redraw()
+        self._driver.cancel(context)
 
 
 class TEXGAN_OT_cancel(bpy.types.Operator):
@@ -397,7 +358,7 @@ def unregister():
     if job is not None:
         job.cancel()
         job.join(5.0)
-    STATE["job"] = None
+    STATE.update(job=None, driver=None)
     worker.SESSIONS.clear()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -31,7 +31,7 @@ def test_no_bl_info_and_only_relative_imports_inside_the_extension():
 
 def test_package_and_core_import_without_bpy():
     code = ("import sys; sys.modules['bpy'] = None\n"  # any 'import bpy' would now fail
-            "import addon, addon.inference, addon.maps, addon.library, addon.worker\n"
+            "import addon, addon.inference, addon.maps, addon.library, addon.worker, addon.modal_driver\n"
             "assert callable(addon.register) and callable(addon.unregister)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

@@ -74,7 +74,9 @@ SCRIPT = textwrap.dedent(r'''
     R["prefs_device"] = prefs.device
     prefs.library_folders.add().path = os.path.dirname(model)
     bpy.ops.texgan.check_devices()
-    R["device_line"] = sys.modules[MOD + ".worker"].device_report()["line"]
+    report = sys.modules[MOD + ".worker"].device_report()
+    R["device_line"], R["device_gpu_ok"] = report["line"], report["gpu_ok"]
+    R["cuda_reason"] = sys.modules[MOD + ".inference"].cuda_unavailable_reason()
     R["user_dir"] = bpy.utils.extension_path_user(MOD, create=True)
 
     # The panel's settings: the library enum lists the model (by path) and "new seed" changes the seed.
@@ -245,9 +247,13 @@ def test_installed_extension_enables_and_uses_its_bundled_onnxruntime(blender_ru
     assert "onnxruntime" in r["local_site_packages"] and "numpy" not in r["local_site_packages"]
     assert os.sep + ".local" + os.sep in r["onnxruntime_file"], r["onnxruntime_file"]
     assert r["user_dir"] and os.path.isdir(r["user_dir"])
-    assert "ONNX Runtime" in r["device_line"]
-    # No GPU here: the line must say so and why, not silently fall back.
-    assert "CPU" in r["device_line"] or "GPU" in r["device_line"]
+    line = r["device_line"]
+    assert line.startswith(f"ONNX Runtime {r['onnxruntime_version']}: "), line
+    if r["cuda_reason"]:  # no GPU here: the line says so and why, not a silent CPU run
+        assert r["device_gpu_ok"] is False and "GPU check failed" in line and r["cuda_reason"] in line, line
+    else:  # a GPU: the check ran a real CUDA session (or says why that failed)
+        assert (r["device_gpu_ok"] is True and "CUDAExecutionProvider" in line) or \
+            (r["device_gpu_ok"] is False and "GPU" in line.split(":", 1)[1]), line
 
 
 def test_panel_settings_list_library_models_and_new_seed(blender_run, addon_model):
@@ -257,7 +263,7 @@ def test_panel_settings_list_library_models_and_new_seed(blender_run, addon_mode
 
 def test_generate_wires_images_into_principled(blender_run):
     r, _ = blender_run
-    assert r["first"] == (["FINISHED"], None) or r["first"][0] == ["FINISHED"], r["first"]
+    assert r["first"] == [["FINISHED"], None], r["first"]  # JSON: the (result, error) pair is a list
     assert r["roles"] == ["bump", "coords", "image:base_color", "image:height", "image:roughness", "mapping"]
     links = {tuple(link) for link in r["snapshot1"]["links"]}
     assert ("texgan base_color", "Color", "Principled BSDF", "Base Color") in links
@@ -275,7 +281,10 @@ def test_generate_wires_images_into_principled(blender_run):
         # Background mode: left unpacked until the .blend is saved (test_saved_blend_keeps_images...)
         assert not info["packed"] and info["pending"], info
     assert r["material_props"]["seed"] == SEED
-    assert " on CPU in " in r["status"] and "GPU not used" in r["status"], r["status"]
+    if r["cuda_reason"]:  # the status line names the device and why the GPU was not used
+        assert " on CPU in " in r["status"] and f"(GPU not used: {r['cuda_reason']})" in r["status"], r["status"]
+    else:
+        assert " on CUDA in " in r["status"] or "GPU not used" in r["status"], r["status"]
 
 
 def test_pixels_equal_texture_model_generate(blender_run, addon_model):
@@ -313,7 +322,7 @@ def test_pixels_equal_texgan_generate_cli(blender_run, addon_model, tmp_path):
 
 def test_regenerate_reuses_nodes_and_images(blender_run):
     r, _ = blender_run
-    assert r["second"][0] == ["FINISHED"], r["second"]
+    assert r["second"] == [["FINISHED"], None], r["second"]
     assert r["snapshot2"]["nodes"] == r["snapshot1"]["nodes"]
     assert r["snapshot2"]["images"] == r["snapshot1"]["images"]
     assert r["second_size"] == [32, 32]
@@ -333,13 +342,13 @@ def test_bad_inputs_are_refused_clearly_and_change_nothing(blender_run):
 
 def test_apply_to_selected_with_seed_per_object(blender_run):
     r, _ = blender_run
-    assert r["per_object"][0] == ["FINISHED"], r["per_object"]
+    assert r["per_object"] == [["FINISHED"], None], r["per_object"]
     assert r["per_object_seeds"] == [3, 4] and r["per_object_distinct"]
 
 
 def test_starter_model_from_the_zip_paints_a_material(blender_run):
     r, _ = blender_run
-    assert r["starter"][0] == ["FINISHED"], r["starter"]
+    assert r["starter"] == [["FINISHED"], None], r["starter"]
     assert "cobbles" in str(r["starter_material"]["model"]) and len(r["starter_material"]["images"]) >= 3
     assert r["starter_std"] > 0.02  # a real texture, not a flat colour
 

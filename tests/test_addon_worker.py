@@ -69,13 +69,21 @@ def test_cancel_before_start(addon_model):
 
 
 def test_auto_device_falls_back_to_cpu_visibly(addon_model):
+    from addon.inference import cuda_unavailable_reason
+    reason = cuda_unavailable_reason()
     job = worker.Job(str(addon_model), [worker.Task(0, 8, 8)], device="auto").run()
-    assert job.error is None
-    if job.device == "CPU":  # no GPU here: the reason is there to show
-        assert job.fallback_reason
-        worker.record_run(job)
-        line = worker.device_report()["line"]
-        assert "CPU" in line and job.fallback_reason in line
+    assert job.error is None and job.results
+    worker.record_run(job)
+    report = worker.device_report()
+    if job.device == "CUDA":  # a working GPU: used, and said so
+        assert reason is None and job.providers[0] == "CUDAExecutionProvider" and job.fallback_reason is None
+        assert report["gpu_ok"] is True and report["line"].startswith("Last run: CUDA (CUDAExecutionProvider")
+    else:  # on the CPU: the reason is there to show, and it is the one the probe gives
+        assert job.device == "CPU" and job.providers == ["CPUExecutionProvider"] and job.fallback_reason
+        if reason is not None:
+            assert job.fallback_reason == reason
+        assert report["gpu_ok"] is False and report["line"] == (
+            f"Last run: CPU (CPUExecutionProvider); GPU not used: {job.fallback_reason}")
 
 
 def test_gpu_only_without_cuda_is_an_error_not_a_silent_cpu_run(addon_model):

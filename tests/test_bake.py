@@ -212,6 +212,33 @@ def test_shards_cover_every_job_once(tmp_path, scene, tiny_onnx, tiny_rgb_onnx):
         bake.parse_shard("0/4")
 
 
+# `texgan bake` that, once a manifest records a finished Cycles bake, touches argv[1] and waits to be killed.
+PAUSE_AFTER_FIRST_BAKE = """
+import sys, threading
+from addon import bake
+from texgan.cli import main
+ready, real_write_json = sys.argv[1], bake.write_json
+def write_json(path, data):
+    real_write_json(path, data)
+    if isinstance(data, dict) and data.get("bakes"):
+        open(ready, "w").close()
+        threading.Event().wait()
+bake.write_json = write_json
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float) -> None:
+    """Until `path` exists; fails (with the child's stderr) if the child ends first or never gets there."""
+    deadline = time.monotonic() + timeout  # a hang guard only; the test's logic never depends on timing
+    while not path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (rc {proc.returncode}) before {path.name}: {proc.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {path.name} after {timeout} s")
+        time.sleep(0.05)
+
+
 def test_killed_bake_resumes_to_identical_outputs(tmp_path, tiny_onnx, tiny_rgb_onnx):
     blend = build_scene(tmp_path / "big.blend", n_objects=8)
     recipe = write_recipe(tmp_path / "r.toml", f"""
@@ -228,17 +255,19 @@ objects = "Obj_*"
     ref, out = tmp_path / "ref", tmp_path / "out"
     assert main(["bake", str(blend), "--recipe", str(recipe), "--out", str(ref), "--no-progress"]) == 0
     cmd = [PY, "-m", "texgan.cli", "bake", str(blend), "--recipe", str(recipe), "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        done = [p for p in (out / "manifest").glob("*.json")] if (out / "manifest").exists() else []
-        if any(json.loads(p.read_text()).get("bakes") for p in done):
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the bake finished before it could be killed; make it bigger"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # The first run stops itself right after its first Cycles bake is recorded in a manifest (a file
+    # handshake, not a race with the clock), and is SIGKILLed there: mid-run, with more work pending.
+    ready = tmp_path / "first-bake-recorded"
+    proc = subprocess.Popen([PY, "-c", PAUSE_AFTER_FIRST_BAKE, str(ready), *cmd[3:]], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for_file(ready, proc, timeout=300)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert not (out / "report.json").exists()
+    recorded = sum(len(json.loads(p.read_text()).get("bakes", {})) for p in (out / "manifest").glob("*.json"))
+    assert recorded == 1  # killed with seven of the eight objects' bakes still to do
     finished_before = {str(p): p.stat().st_mtime_ns for p in out.rglob("*.png")}
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -152,11 +152,25 @@ def test_wgan_clipping_bounds_weights(tmp_path):
 
 
 def test_ema_is_an_average_of_the_generator(tmp_path):
-    train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", steps=4, ema_half_life_steps=2.0), show_progress=False)
-    tensors, _ = read_checkpoint(tmp_path / "r")
-    g, e = module_state(tensors, "G"), module_state(tensors, "G_ema")
-    diff = [float((g[k] - e[k]).abs().max()) for k in g if g[k].is_floating_point()]
-    assert max(diff) > 0  # EMA lags the raw weights
+    """After each step G_ema = beta * G_ema + (1 - beta) * G, beta from the half-life ramp (ema_beta)."""
+    from gan_core.train import ema_beta
+    cfg = dict(steps=3, ema_half_life_steps=2.0, checkpoint_every=100)
+    train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", **cfg), show_progress=False)
+    before, _ = read_checkpoint(tmp_path / "r")
+    cfg.update(steps=4, resume=True)
+    train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", **cfg), show_progress=False)
+    after, info = read_checkpoint(tmp_path / "r")
+    assert info["step"] == 4
+    e3, g4, e4 = module_state(before, "G_ema"), module_state(after, "G"), module_state(after, "G_ema")
+    beta = ema_beta(3, tiny_config(EXEMPLARS / "moss", tmp_path / "x", ema_half_life_steps=2.0))
+    assert 0.1 < beta < 0.9  # a real blend of both, so the checks below tell them apart
+    from gan_core.models import GeneratorSpec, TextureGenerator
+    params = {name for name, _ in TextureGenerator(GeneratorSpec.from_dict(info["g_spec"])).named_parameters()}
+    keys = [k for k in params if not torch.equal(e3[k], g4[k])]  # buffers are copied, not averaged
+    assert keys
+    for k in keys:
+        torch.testing.assert_close(e4[k], beta * e3[k] + (1 - beta) * g4[k], rtol=1e-5, atol=1e-6)
+    assert max(float((e4[k] - g4[k]).abs().max()) for k in keys) > 1e-6  # it lags the raw weights
 
 
 # --- progressive growing -----------------------------------------------------------------------

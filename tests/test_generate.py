@@ -91,9 +91,13 @@ def test_any_size_is_seamless_and_counts_are_seeds(model):
 def test_devices_are_reported_never_silent(tiny_onnx):
     m = TextureModel(tiny_onnx, device="auto")
     assert m.providers == list(m.session.get_providers()) and m.device in ("CPU", "CUDA")
-    if m.device == "CPU":
-        assert m.fallback_reason
-    if cuda_unavailable_reason() is not None:
+    reason = cuda_unavailable_reason()
+    if m.device == "CPU":  # on the CPU the reason is kept to show, and it is the probe's when there is one
+        assert m.fallback_reason and m.providers == ["CPUExecutionProvider"]
+        assert reason is None or m.fallback_reason == reason
+    else:  # CUDA in use: first in the session's providers, and no fallback to explain
+        assert reason is None and m.providers[0] == "CUDAExecutionProvider" and m.fallback_reason is None
+    if reason is not None:
         with pytest.raises(ModelError, match="CUDA was requested"):
             TextureModel(tiny_onnx, device="cuda")
     with pytest.raises(ModelError, match="unknown device"):

@@ -1,4 +1,6 @@
 """The texture generator tiles exactly: rolling the latent rolls the image."""
+import math
+
 import pytest
 import torch
 
@@ -34,15 +36,32 @@ def test_output_wraps_without_seam(generator):
 
 
 def test_periodic_channels_wrap_exactly(generator):
-    """Snapped wave vectors make the periodic inputs continuous across the canvas edge."""
+    """Snapped wave vectors make the periodic inputs continuous across the canvas edge: the cell one past
+    the last row or column equals the first, so rolling the canvas by one cell moves it by one cell."""
+    from gan_core.models import periodic_channels
+    s = generator.spec
     for h, w in [(5, 7), (8, 8), (13, 4)]:
-        z = generator.sample_latent(1, h, w, torch.Generator().manual_seed(3))
+        z = generator.sample_latent(1, h, w, torch.Generator().manual_seed(3)).detach()
         periodic = z[:, -3:]
+        # The latent's own phases: sample_latent draws local, global, then phase from the generator.
+        rng = torch.Generator().manual_seed(3)
+        torch.randn(1, s.local_channels, h, w, generator=rng)
+        torch.randn(1, s.global_channels, 1, 1, generator=rng)
+        phase = torch.rand(1, s.periodic_channels, 1, 1, generator=rng) * (2 * math.pi)
         k = generator.snapped_wave_vectors(h, w).detach()
-        assert torch.allclose(k[:, 0] * w, (k[:, 0] * w).round(), atol=1e-4)
-        assert torch.allclose(k[:, 1] * h, (k[:, 1] * h).round(), atol=1e-4)
-        # one more cell past the edge equals the first cell
-        assert periodic.shape[-2:] == (h, w)
+        assert torch.allclose(periodic, periodic_channels(k, phase, h, w), atol=1e-6)
+        assert float(periodic.std(dim=(2, 3)).max()) > 0.1  # real waves, not constants that wrap trivially
+        # The same waves on a canvas one cell larger: row h is row 0 again, column w is column 0 again.
+        wider = periodic_channels(k, phase, h + 1, w + 1)
+        assert torch.allclose(wider[..., :h, :w], periodic, atol=1e-6)
+        assert torch.allclose(wider[..., h, :w], periodic[..., 0, :], atol=1e-4)
+        assert torch.allclose(wider[..., :h, w], periodic[..., :, 0], atol=1e-4)
+        # so rolling by one cell (wrap-around included) equals shifting the canvas by one cell
+        assert torch.allclose(torch.roll(periodic, -1, dims=3), wider[..., :h, 1:], atol=1e-4)
+        assert torch.allclose(torch.roll(periodic, -1, dims=2), wider[..., 1:, :w], atol=1e-4)
+        # the unsnapped vectors would not wrap: the snapping is what the checks above rely on
+        raw = periodic_channels(generator.wave_vectors.detach(), phase, h + 1, w + 1)
+        assert not torch.allclose(raw[..., h, :w], raw[..., 0, :w], atol=1e-3)
 
 
 def test_no_zero_padding_anywhere(generator):

@@ -87,11 +87,26 @@ def test_same_seed_same_run(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("G_ema."))
 
 
-def test_time_budget_stops_cleanly(tmp_path):
-    result = train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", steps=10_000, max_minutes=0.05), show_progress=False)
-    assert result.stopped_by == "time" and 0 < result.step < 10_000
+def test_time_budget_stops_cleanly(tmp_path, monkeypatch):
+    """The budget is checked after each step. The trainer's clock is replaced by one that jumps past the
+    budget when the third EMA update (the end of step 3) happens, so the stop lands on step 3, every run."""
+    import types
+    from gan_core import train as train_module
+    clock = {"now": 1000.0, "updates": 0}
+    real_update = train_module.update_ema
+
+    def update_then_maybe_jump(*args):
+        real_update(*args)
+        clock["updates"] += 1
+        if clock["updates"] == 3:
+            clock["now"] += 60.0  # one minute later: past max_minutes=0.5
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(time=lambda: clock["now"]))
+    monkeypatch.setattr(train_module, "update_ema", update_then_maybe_jump)
+    result = train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", steps=10_000, max_minutes=0.5), show_progress=False)
+    assert result.stopped_by == "time" and result.step == 3
     _, info = read_checkpoint(tmp_path / "r")
-    assert info["step"] == result.step and info["stopped_by"] == "time"
+    assert info["step"] == 3 and info["stopped_by"] == "time"
+    assert [r["step"] for r in log_rows(tmp_path / "r")] == ["1", "2", "3"]
 
 
 @pytest.mark.slow

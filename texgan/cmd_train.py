@@ -82,7 +82,16 @@ def cmd_train(args) -> int:
         raise ValueError("no exemplar given: pass DATA or set data = \"...\" in --config")
     if not cfg.out:
         raise ValueError("no run directory given: pass --out RUN or set out = \"...\" in --config")
-    result = train(cfg, show_progress=True)
+    diverged = None
+    try:
+        result = train(cfg, show_progress=True)
+    except RuntimeError as ex:  # the trainer's NaN/Inf stop: it has written a 'diverged' checkpoint
+        if not str(ex).startswith("training diverged"):
+            raise
+        diverged = str(ex)
+    if diverged:  # outside the except: the progress bar has been closed, so the error is the last line
+        print(f"texgan: error: {diverged}; last state in {cfg.out} (stopped_by diverged)", file=sys.stderr)
+        return 1
     print(f"texgan: {result.stopped_by}: step {result.step} after {result.seconds / 60:.1f} min; run in {result.run}")
     return 130 if result.stopped_by == "interrupted" else 0
 
