@@ -21,10 +21,11 @@ class TrainConfig:
     out: str = ""                  # run directory
     steps: int = 20000             # stop after this many generator steps ...
     max_minutes: float = 0.0       # ... or after this many minutes (0 = no limit), whichever first
-    # Scale: by default (0) chosen from the exemplar's measured structure size (gan_core/structure.py)
-    size: int = 0                  # training crop in working pixels (multiple of the generator scale); 0 = auto
+    # Scale: 0 = chosen from the exemplar's measured structure size (gan_core/structure.py). Opt-in for now:
+    # the defaults stay the measured old ones until the quality suite has chosen new ones (docs/quality.md).
+    size: int = 64                 # training crop in working pixels (multiple of the generator scale); 0 = auto
     structure_px: float = 0.0      # the exemplar's structure size in pixels; 0 = measure it
-    work_scale: float = 0.0        # training resolution / exemplar resolution: 1, 0.5, 0.25 or 0.125; 0 = auto
+    work_scale: float = 1.0        # training resolution / exemplar resolution: 1, 0.5, 0.25 or 0.125; 0 = auto
     batch: int = 8
     # wgan-gp is the default because it measured best in short CPU runs (docs/gan-family.md):
     # nonsat/hinge collapsed to one texture in the same budget.
@@ -56,7 +57,7 @@ class TrainConfig:
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     d_widths: tuple[int, ...] = (32, 64, 64)
-    d_scales: int = 0              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
+    d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
     # Salimans et al. 2016 improvements (off by default)
     minibatch_std: bool = False
     label_smoothing: float = 0.0   # one-sided: real label 1 - this

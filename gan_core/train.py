@@ -69,11 +69,13 @@ def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, ve
     exemplars to the working resolution. A resumed run keeps the values it was started with."""
     if cfg.arch == "dcgan":
         return
-    auto = ("size", "work_scale", "d_scales", "structure_px")
+    auto = ("size", "work_scale", "d_scales")
     if saved is not None:
         for name in auto:
             if not getattr(cfg, name):
                 setattr(cfg, name, getattr(saved, name) or getattr(TrainConfig(), name))
+    if not cfg.structure_px and saved is not None:
+        cfg.structure_px = saved.structure_px
     if not all(getattr(cfg, name) for name in auto):
         images = exemplars.all_images
         g_scale = 2 ** (len(cfg.g_widths) - 1)

@@ -1,0 +1,190 @@
+"""Scale-aware training: structure size, multi-scale D, working resolution, grey exemplars, the
+quality probe and the quality suite (issue #11)."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_core.config import build_config
+from gan_core.models import DiscriminatorSpec, GeneratorSpec, MultiScaleDiscriminator, TextureGenerator
+from gan_core.structure import plan_training, structure_size
+from gan_core.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "gan_core" / "exemplars"))
+import make_exemplars as mk  # noqa: E402
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("period", [8, 16, 32, 48])
+@pytest.mark.parametrize("angle", [0.0, 0.6])
+def test_structure_size_recovers_a_stripe_period(period, angle):
+    yy, xx = np.mgrid[0:384, 0:384].astype(np.float64)
+    t = (xx * np.cos(angle) + yy * np.sin(angle)) / period
+    stripes = (np.sin(2 * np.pi * t) > 0).astype(np.float64)
+    got = structure_size(torch.tensor(stripes)[None])
+    assert abs(got - period) <= 0.25 * period, got
+
+
+@pytest.mark.parametrize("cell", [16, 32, 48])
+def test_structure_size_recovers_a_cell_size(cell):
+    """Cell noise: closed cells of `cell` px mean spacing with soft borders (stones and mortar)."""
+    f1, f2, _ = mk.cell_noise(np.random.default_rng(cell), 384, cell)
+    cells = np.minimum(f2 - f1, cell / 4)
+    got = structure_size(torch.tensor(cells)[None])
+    assert abs(got - cell) <= 0.25 * cell, got
+
+
+def test_fine_grain_reads_small_and_a_flat_image_does_not_crash():
+    noise = torch.rand(1, 256, 256, generator=torch.Generator().manual_seed(0))
+    assert structure_size(noise) < 6
+    assert structure_size(torch.zeros(3, 64, 64)) == 2.0
+
+
+def test_plan_follows_structure_and_user_values_win():
+    small = plan_training(10, 256, 8)
+    assert (small.size, small.work_scale) == (64, 1.0)
+    medium = plan_training(40, 512, 8)
+    assert medium.size == 128 and medium.work_scale == 1.0 and medium.d_scales >= 2
+    large = plan_training(120, 512, 8)
+    assert large.work_scale < 1.0 and 2.5 * 120 * large.work_scale <= 128 + 32
+    assert "resolution" in large.why
+    forced = plan_training(120, 512, 8, size=64, work_scale=1.0, d_scales=1)
+    assert (forced.size, forced.work_scale, forced.d_scales) == (64, 1.0, 1)
+    assert plan_training(40, 100, 8).size <= 100          # never a crop larger than the exemplar
+
+
+def test_multiscale_discriminator_weighs_every_scale_equally():
+    torch.manual_seed(0)
+    D = MultiScaleDiscriminator(DiscriminatorSpec(3, (8, 8, 8), scales=3)).eval()   # eval: spectral norm frozen
+    x = torch.randn(2, 3, 64, 64)
+    out = D(x)
+    assert out.shape == (2, 3, 8, 8)
+    per_scale = [d(torch.nn.functional.avg_pool2d(x, 2 ** k) if k else x).mean() for k, d in enumerate(D.ds)]
+    assert torch.allclose(out.mean(), torch.stack(per_scale).mean(), atol=1e-6)
+
+
+def test_generator_with_latent_blocks_upsampling_and_grey_rolls_exactly():
+    torch.manual_seed(0)
+    G = TextureGenerator(GeneratorSpec(4, 4, 0, 3, (16, 16, 8), latent_blocks=2, grey=True, upsample=2)).eval()
+    assert G.scale == 8
+    z = G.sample_latent(1, 5, 7, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = G(z)
+        rolled = G(torch.roll(z, (2, 3), (2, 3)))
+    assert y.shape == (1, 3, 40, 56)
+    assert torch.equal(y[:, 0], y[:, 1]) and torch.equal(y[:, 1], y[:, 2])
+    assert torch.allclose(torch.roll(y, (16, 24), (2, 3)), rolled, atol=1e-5)
+    with torch.no_grad():
+        assert G(z, full_res=False).shape == (1, 3, 20, 28)
+
+
+def tiny(tmp_path: Path, data: Path, name: str, **kw):
+    values = dict(data=str(data), out=str(tmp_path / name), steps=2, batch=2, g_widths=(16, 16, 8, 8),
+                  d_widths=(8, 8, 8), sample_every=10 ** 6, quality_every=0)
+    values.update(kw)
+    return train(build_config(values), show_progress=False)
+
+
+def test_large_structure_trains_downscaled_and_exports_at_the_exemplar_scale(tmp_path, capsys):
+    color = mk.make_pavement(np.random.default_rng(3), size=384, cell=60.0)[0]
+    ex = write_png(tmp_path / "pavement.png", color)
+    tiny(tmp_path, ex, "run", g_latent_blocks=1, size=0, work_scale=0, d_scales=0)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["work_scale"] < 1 and cfg["d_scales"] >= 2 and cfg["structure_px"] > 50
+    assert "resolution" in capsys.readouterr().err          # it said what it chose and why
+    model = tmp_path / "m.onnx"
+    subprocess.run([sys.executable, "-m", "texgan.cli", "export", str(tmp_path / "run"), "--out", str(model)],
+                   check=True, capture_output=True)          # export runs parity and the roll test itself
+    meta = json.loads(subprocess.run([sys.executable, "-m", "texgan.cli", "inspect", str(model)], check=True,
+                                     capture_output=True, text=True).stdout)
+    flat = json.dumps(meta)
+    assert f'"scale": {8 * round(1 / cfg["work_scale"])}' in flat
+
+
+def test_grey_exemplar_gives_grey_texture(tmp_path):
+    rng = np.random.default_rng(0)
+    grey = rng.random((96, 96))
+    ex = tmp_path / "grey.png"
+    Image.fromarray(np.round(grey * 255).astype(np.uint8), "L").save(ex)
+    tiny(tmp_path, ex, "run", size=32, work_scale=1)
+    model = tmp_path / "m.onnx"
+    subprocess.run([sys.executable, "-m", "texgan.cli", "export", str(tmp_path / "run"), "--out", str(model)],
+                   check=True, capture_output=True)
+    out = tmp_path / "tex.png"
+    subprocess.run([sys.executable, "-m", "texgan.cli", "generate", str(model), "--out", str(out), "--size", "96"],
+                   check=True, capture_output=True)
+    arr = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert arr.std() > 0                                         # not blank
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+
+
+def test_quality_probe_logs_the_swd_ratio(tmp_path):
+    color = mk.make_cobbles(np.random.default_rng(2))[0]
+    ex = write_png(tmp_path / "cobbles.png", color)
+    tiny(tmp_path, ex, "run", steps=4, size=32, work_scale=1, quality_every=2, log_every=100)
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    probed = [r for r in rows if r["swd_ratio"]]
+    assert [int(r["step"]) for r in probed] == [2, 4]
+    assert all(float(r["swd_worst"]) >= float(r["swd_ratio"]) > 0 for r in probed)
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 0
+
+
+def test_eval_reports_every_pyramid_level(tmp_path):
+    color = mk.make_cobbles(np.random.default_rng(2))[0]
+    ex = write_png(tmp_path / "cobbles.png", color)
+    tiny(tmp_path, ex, "run", size=32, work_scale=1)
+    out = subprocess.run([sys.executable, "-m", "texgan.cli", "eval", str(tmp_path / "run"), "--exemplar", str(ex),
+                          "--count", "2"], check=True, capture_output=True, text=True).stdout
+    report = json.loads(out)
+    assert report["crop"] == 128 and len(report["swd_ratio_levels"]) == 4      # 128, 64, 32, 16 px levels
+    assert report["swd_ratio_worst"] == max(report["swd_ratio_levels"])
+    mean = sum(report["swd_levels"]) / 4
+    assert abs(mean - report["swd"]) < 1e-9
+
+
+def test_quick_suite_runs_end_to_end(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "quality.py"), "--quick", "--out", str(tmp_path)],
+                   check=True, capture_output=True, text=True)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["name"] for r in results["rows"]] == ["cobbles", "gravel"]
+    for r in results["rows"]:
+        assert len(r["points"]) == 4 and len(r["points"][-1]["swd_ratio_levels"]) == 4
+        assert Image.open(tmp_path / "sheets" / f"{r['name']}.png").size[1] == 256
+    assert results["machine"]["reference_loop"]["images_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_training_improves_the_coarse_level_on_large_structure(tmp_path):
+    """The defaults, a short run on cells of ~60 px: the coarsest SWD level gets better than at the start."""
+    from gan_core.data import load_exemplars
+    from gan_core.metrics import evaluate
+    from gan_core.sample import generate, load_generator
+    color = mk.make_pavement(np.random.default_rng(5), size=384, cell=60.0)[0]
+    ex = write_png(tmp_path / "pavement.png", color)
+    real = (load_exemplars(ex).images[0] + 1) / 2
+
+    def coarse(run):
+        G, _ = load_generator(run)
+        fakes = (generate(G, 256, 256, count=4, seed=0) + 1) / 2
+        return evaluate(fakes, real, crop=128)["swd_ratio_levels"][-1]
+
+    values = dict(data=str(ex), out=str(tmp_path / "run"), steps=1, sample_every=10 ** 6, quality_every=0,
+                  size=0, work_scale=0, d_scales=0, g_latent_blocks=2)
+    train(build_config(values), show_progress=False)
+    start = coarse(tmp_path / "run")
+    train(build_config({**values, "steps": 200, "resume": True}), show_progress=False)
+    end = coarse(tmp_path / "run")
+    assert end < 0.6 * start, (start, end)
