@@ -62,29 +62,48 @@ def _standardise(a: np.ndarray) -> np.ndarray:
     return (a - a.mean()) / (a.std() + 1e-8)
 
 
-def largest_component_share(mask: np.ndarray, max_side: int = 256) -> float:
-    """Share of the mask's pixels in its largest 4-connected component (on a torus).
-    Computed on a copy shrunk to at most max_side, so large photos stay quick: the question
-    "one network or many islands" does not need full resolution."""
-    h, w = mask.shape
-    step = max(1, int(np.ceil(max(h, w) / max_side)))
-    m = torch.from_numpy(mask[::step, ::step].copy())
+def largest_component_share(mask: np.ndarray, wrap: bool = True) -> float:
+    """Share of the mask's pixels in its largest 8-connected component (on a torus if wrap)."""
+    m = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))
     if not m.any():
         return 0.0
-    # Label propagation: every pixel takes the largest label in its 3x3 neighbourhood (on the
-    # torus) while inside the mask, until nothing changes; then each component has one label.
-    # float32 holds the labels exactly up to 2**24 pixels, far more than max_side**2.
-    labels = torch.where(m, torch.arange(1, m.numel() + 1, dtype=torch.float32).reshape(m.shape), 0.0)[None, None]
+    # Connected components by label propagation with pointer jumping: a label is the index of a
+    # pixel of the same component; each round every pixel takes the smallest label around it
+    # (3x3, inside the mask), then follows labels as pointers, which halves long chains at once.
+    # Labels are float32 for max_pool2d: exact up to 2**24 pixels.
+    big = float(m.numel())
+    labels = torch.where(m, torch.arange(m.numel(), dtype=torch.float32).reshape(m.shape), big)
     keep = m[None, None]
-    for _ in range(sum(m.shape)):
-        before = labels
-        for _ in range(8):
-            labels = torch.where(keep, F.max_pool2d(F.pad(labels, (1, 1, 1, 1), mode="circular"), 3, 1), 0.0)
-        if torch.equal(before, labels):
+    pad = dict(mode="circular") if wrap else dict(mode="constant", value=-big)
+    for _ in range(m.numel()):
+        nb = -F.max_pool2d(F.pad(-labels[None, None], (1, 1, 1, 1), **pad), 3, 1)
+        new = torch.where(keep, torch.minimum(labels[None, None], nb), big)[0, 0]
+        sentinel = torch.tensor([big])
+        for _ in range(4):   # outside the mask the label is `big`, which indexes the sentinel
+            new = torch.cat([new.flatten(), sentinel])[new.long()]
+        if torch.equal(new, labels):
             break
-    labels = labels[0, 0].long()
+        labels = new
+    labels = labels.long()
     counts = torch.bincount(labels[m])
     return float(counts.max()) / float(m.sum())
+
+
+def network_shares(band: np.ndarray, window: int) -> tuple[float, float]:
+    """(bright, dark): how much of the band's top and bottom quarter one connected piece holds,
+    averaged over up to four windows of window px (a full-resolution look at the joints,
+    at a cost that does not grow with the photo)."""
+    h, w = band.shape
+    wh, ww = min(window, h), min(window, w)
+    shares = []
+    for y in np.unique(np.linspace(0, h - wh, 2).round().astype(int)):
+        for x in np.unique(np.linspace(0, w - ww, 2).round().astype(int)):
+            win = band[y:y + wh, x:x + ww]
+            lo, hi = np.quantile(win, [TAIL, 1 - TAIL])
+            whole = (wh, ww) == (h, w)    # the whole image wraps around (as the crops do); a window does not
+            shares.append((largest_component_share(win > hi, whole), largest_component_share(win < lo, whole)))
+    bright, dark = np.mean(shares, axis=0)
+    return float(bright), float(dark)
 
 
 def remove_shading(color: np.ndarray, sigma: float) -> np.ndarray:
@@ -108,24 +127,23 @@ def _log_luma(srgb: np.ndarray) -> np.ndarray:
     return np.log(_srgb_to_linear(srgb) @ LUMA + 0.01)
 
 
-def derive(color: np.ndarray, info: dict | None = None) -> dict[str, np.ndarray]:
+def derive(color: np.ndarray, crop: int = 64, info: dict | None = None) -> dict[str, np.ndarray]:
     """One photo -> aligned maps, as data.load_exemplars holds a material folder's maps:
     {"base_color": [H, W, 3], "height": [H, W, 1], "roughness": [H, W, 1]}, float32 in [0, 1].
 
-    color: [H, W, 3] (or [H, W, 1] grey) sRGB in [0, 1]. info, when given, receives the
-    decisions (scales, whether the band was flipped) for the notices and the docs."""
+    color: [H, W, 3] (or [H, W, 1] grey) sRGB in [0, 1]. crop: the training crop (--size).
+    The GAN learns structure up to about its crop, so the scales are set from it, in pixels:
+    variation broader than a quarter crop counts as shading (16 px at the default 64).
+    info, when given, receives the decisions (scales, whether the band was flipped)."""
     if color.shape[-1] == 1:
         color = np.repeat(color, 3, axis=-1)
-    h, w = color.shape[:2]
-    shading_sigma = max(4.0, min(h, w) / 16)       # 16 px on the 256 px exemplars
-    crevice_sigma = max(1.0, min(h, w) / 64)
+    shading_sigma = max(crop / 4, 2.0)
+    crevice_sigma = max(crop / 16, 1.0)
 
     base = remove_shading(color, 2 * shading_sigma)
     lum = _log_luma(base)
     band = blur(lum, 1.0) - blur(lum, shading_sigma)
-    lo_q, hi_q = np.quantile(band, [TAIL, 1 - TAIL])
-    bright_net = largest_component_share(band > hi_q)
-    dark_net = largest_component_share(band < lo_q)
+    bright_net, dark_net = network_shares(band, 4 * crop)
     flipped = bright_net >= NETWORK_MIN and bright_net > 2 * dark_net
     if flipped:
         band = -band
@@ -161,10 +179,12 @@ def save_derived(exemplars, folder: Path) -> list[Path]:
             path = folder / f"{prefix}{kind}.png"
             atomic_write(path, lambda tmp, img=img: img.save(tmp, format="PNG"))
             written.append(path)
+    from .data import warn
+    warn(f"height and roughness were derived from the photo; inspect them in {folder}")
     return written
 
 
-def derive_groups(groups: dict[str, dict[str, np.ndarray]], where: str) -> dict[str, dict[str, np.ndarray]]:
+def derive_groups(groups: dict[str, dict[str, np.ndarray]], where: str, crop: int) -> dict[str, dict[str, np.ndarray]]:
     """data.load_exemplars' hook: each photo's base colour -> its derived maps."""
     from .data import DataError
     out = {}
@@ -173,5 +193,5 @@ def derive_groups(groups: dict[str, dict[str, np.ndarray]], where: str) -> dict[
         if given:
             raise DataError(f"{where}: --derive-maps is for plain photos, but {name} already has "
                             f"{' and '.join(given)} map(s); train on the material folder without --derive-maps")
-        out[name] = derive(maps["base_color"])
+        out[name] = derive(maps["base_color"], crop)
     return out

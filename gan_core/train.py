@@ -150,7 +150,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         check_run_dir(cfg)
         if cfg.batch % cfg.nproc:
             raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({cfg.nproc})")
-        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps)  # fail early, in one line
+        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps, cfg.size)  # fail early, in one line
         dist.spawn(cfg, show_progress)
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
@@ -178,7 +178,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
         exemplars = load_class_exemplars(cfg.data)
         classes = exemplars.classes
     else:
-        exemplars, classes = load_exemplars(cfg.data, cfg.derive_maps), None
+        exemplars, classes = load_exemplars(cfg.data, cfg.derive_maps, cfg.size), None
     if rank.is_main:
         for n in exemplars.notices:
             warn(n)

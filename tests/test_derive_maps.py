@@ -49,9 +49,19 @@ def test_the_sign_check_flips_light_mortar_only():
     flips = {}
     for name in ("bricks", "cobbles"):
         info = {}
-        derive(_truth(name)[0], info)
+        derive(_truth(name)[0], info=info)
         flips[name] = info["flipped"]
     assert flips == {"bricks": True, "cobbles": False}
+
+
+def test_a_larger_photo_of_the_same_surface_gets_the_same_maps():
+    """Scales follow the training crop, not the photo's size: a 2x2 tiling of the bricks (as a
+    larger photo of the same wall) is judged on windows and gets the same flip and height."""
+    color, height, _ = _truth("bricks")
+    info = {}
+    maps = derive(np.tile(color, (2, 2, 1)), info=info)
+    assert info["flipped"] and info["shading_sigma"] == 16
+    assert pearson(maps["height"], np.tile(height, (2, 2))) >= 0.85
 
 
 def test_large_scale_shading_is_removed_and_height_survives_it():
@@ -94,7 +104,7 @@ def test_train_derive_maps_then_export_and_generate_paint_every_map(tmp_path, ca
     assert Image.open(derived / "height.png").mode.startswith("I")          # 16-bit height
     again = load_exemplars(derived)                                          # trainable as a material folder
     assert again.channels == ["base_color.r", "base_color.g", "base_color.b", "height", "roughness"]
-    assert np.abs(again.images[0].numpy() - load_exemplars(photo, derive_maps=True).images[0].numpy()).max() < 0.01
+    assert np.abs(again.images[0].numpy() - load_exemplars(photo, derive_maps=True, crop=32).images[0].numpy()).max() < 0.01
 
     model = tmp_path / "photo.onnx"
     assert main(["export", str(run), "--out", str(model)]) == 0
