@@ -41,6 +41,7 @@ INSTALL_HINT = ("install texgan with Python 3.11: git clone the texgan repositor
 PROBE_TIMEOUT_S = 120      # importing torch the first time can be slow on a cold disk
 STOP_TIMEOUT_S = 60        # a checkpoint of the default model takes well under a second; be patient
 TRAINER_LOG = "trainer.log"
+UNTIL_STOPPED_STEPS = 10 ** 9   # "Train until stopped" is --steps this large, without --max-minutes
 ERROR_PREFIX = "texgan: error:"
 # Subprocesses start here: with `python -m texgan.cli`, the working folder is on sys.path, and a
 # texgan source tree that happens to be there must not stand in for the installation.
@@ -157,13 +158,14 @@ def find_installation(python: str | None = None, path_env: str | None = None) ->
 @dataclasses.dataclass
 class Progress:
     step: int = 0
-    total_steps: int | None = None
+    total_steps: int | None = None  # None: until stopped (or no config yet)
     elapsed_s: float = 0.0          # training seconds over all invocations (log.csv "seconds")
     remaining_s: float | None = None
     last_row: dict | None = None    # the newest complete log.csv row, values as floats
     sample: str | None = None       # newest complete samples/tiled_*.png
     checkpoint_step: int | None = None
-    stopped_by: str | None = None   # from the checkpoint: "steps", "time", "terminated", ... ("" mid-run)
+    stopped_by: str | None = None   # how the last invocation ended: "steps", "time", "terminated", ...;
+                                    # None while running or before the first checkpoint
 
     @property
     def resumable(self) -> bool:
@@ -232,13 +234,16 @@ def read_progress(run: str | Path, running_since: float | None = None) -> Progre
     rows = _log_rows(run / "log.csv")
     info = checkpoint_info(run)
     if info:
-        prog.checkpoint_step, prog.stopped_by = int(info["step"]), info.get("stopped_by", "")
+        prog.checkpoint_step = int(info["step"])
+        # While running, a checkpoint can still say how the *previous* invocation ended.
+        prog.stopped_by = None if running_since is not None else (info.get("stopped_by") or None)
     if rows:
         prog.last_row = rows[-1]
         prog.step, prog.elapsed_s = int(rows[-1]["step"]), rows[-1]["seconds"]
     elif info:
         prog.step, prog.elapsed_s = prog.checkpoint_step, float(info.get("seconds", 0.0))
-    prog.total_steps = int(cfg["steps"]) if "steps" in cfg else None
+    steps = int(cfg.get("steps", 0))
+    prog.total_steps = steps if 0 < steps < UNTIL_STOPPED_STEPS else None
     prog.sample = newest_sample(run)
     estimates = []
     if prog.total_steps and len(rows) >= 2 and rows[-1]["seconds"] > rows[0]["seconds"]:
@@ -276,7 +281,7 @@ class TrainJob:
     def argv(self) -> list:
         a = ["train", str(Path(self.image).resolve()), "--out", str(Path(self.run).resolve()),
              "--sample-every", str(self.sample_every), "--checkpoint-every", str(self.checkpoint_every)]
-        steps = self.steps if self.steps is not None else (10 ** 9 if not self.minutes else None)
+        steps = self.steps if self.steps is not None else (UNTIL_STOPPED_STEPS if not self.minutes else None)
         if steps is not None:
             a += ["--steps", str(steps)]
         if self.minutes:
