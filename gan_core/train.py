@@ -150,7 +150,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         check_run_dir(cfg)
         if cfg.batch % cfg.nproc:
             raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({cfg.nproc})")
-        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps, cfg.size)  # fail early, in one line
+        # fail early, in one line
+        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps, cfg.size)
         dist.spawn(cfg, show_progress)
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
