@@ -18,6 +18,7 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     data: str = ""                 # an image, a folder of images, or a folder of material maps
+    derive_maps: bool = False      # photo(s) -> base colour + derived height, roughness (gan_core/derive_maps.py)
     out: str = ""                  # run directory
     steps: int = 20000             # stop after this many generator steps ...
     max_minutes: float = 0.0       # ... or after this many minutes (0 = no limit), whichever first
@@ -185,6 +186,8 @@ class TrainConfig:
                     or self.size % self.progressive_start or (self.size // self.progressive_start) & (self.size // self.progressive_start - 1):
                 raise ConfigError(f"--progressive-start must be --size / 2**k, at least size / scale = {self.size // scale} "
                                   f"and below --size {self.size}, got {self.progressive_start}")
+        if self.derive_maps and self.conditional:
+            raise ConfigError("--derive-maps works on an image or a folder of images, not with --conditional")
         if self.conditional and self.class_channels < 1:
             raise ConfigError("--class-channels must be at least 1")
         if self.size < 16 or self.size % scale:

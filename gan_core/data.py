@@ -140,7 +140,9 @@ def _material_tensor(maps: dict[str, np.ndarray], where: str) -> tuple[np.ndarra
     return np.concatenate(parts, axis=-1), channels
 
 
-def load_exemplars(path: str | Path) -> Exemplars:
+def load_exemplars(path: str | Path, derive_maps: bool = False, crop: int = 64) -> Exemplars:
+    """derive_maps: each photo becomes base colour + height + roughness, at scales set from the
+    training crop size (see derive_maps.py)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"exemplar not found: {p}")
@@ -158,6 +160,9 @@ def load_exemplars(path: str | Path) -> Exemplars:
             name, kind = _map_kind(f.stem)
             key = name or p.name
             groups.setdefault(key if kind else f.stem, {})[kind or "base_color"] = read_image(f, notices)
+    if derive_maps:
+        from .derive_maps import derive_groups
+        groups = derive_groups(groups, str(p), crop)
     images, names, channel_sets = [], [], set()
     for name, maps in groups.items():
         arr, channels = _material_tensor(maps, f"{p}/{name}" if p.is_dir() else str(p))

@@ -18,6 +18,7 @@ Run directory (written by rank 0 only):
   loss.png                  loss curves
   samples/grid_STEP.png     EMA samples from fixed latents (compare across steps)
   samples/tiled_STEP.png    one sample tiled 2x2: a seam would show as a cross
+  derived/*.png             with --derive-maps: the base colour, height and roughness trained on
 """
 from __future__ import annotations
 
@@ -185,7 +186,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         check_run_dir(cfg)
         if cfg.batch % cfg.nproc:
             raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({cfg.nproc})")
-        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data)  # fail early, in one line
+        # fail early, in one line
+        load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps, cfg.size)
         dist.spawn(cfg, show_progress)
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
@@ -213,7 +215,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
         exemplars = load_class_exemplars(cfg.data)
         classes = exemplars.classes
     else:
-        exemplars, classes = load_exemplars(cfg.data), None
+        exemplars, classes = load_exemplars(cfg.data, cfg.derive_maps, cfg.size), None
     if rank.is_main:
         for n in exemplars.notices:
             warn(n)
@@ -274,6 +276,9 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
         run.mkdir(parents=True, exist_ok=True)
         (run / "samples").mkdir(exist_ok=True)
         (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if cfg.derive_maps:   # for the user to inspect (and to train on again as a material folder)
+            from .derive_maps import save_derived
+            save_derived(exemplars, run / "derived")
     amp_dtype = autocast_dtype(device) if cfg.amp else None
     lh = lw = cfg.size // G.spec.work_scale if cfg.arch != "dcgan" else 1
     fixed_z = G_ema.sample_latent(8, 2 * lh, 2 * lw, torch.Generator().manual_seed(cfg.seed + 4))

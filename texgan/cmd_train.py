@@ -20,6 +20,7 @@ MAIN_FLAGS = {
     "arch": "texture (tileable, default) or dcgan (fixed-size, for comparison)",
     "device": "auto (default), cpu or cuda",
     "seed": "random seed; the same seed and flags repeat the same run",
+    "derive_maps": "from a photo, also derive height and roughness maps and train a material model (saved in RUN/derived)",
     "resume": "continue the run in --out from its checkpoint (same step, optimiser and EMA)",
 }
 
