@@ -10,12 +10,14 @@ overwritten without --force, and each texture's maps appear together or not at a
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
-from .image_io import FORMATS
+from addon.core.files import FORMATS
+from addon.core.format import MAX_SIDE
 
 SHOW_PROGRESS_PIXELS = 2048 * 2048
 
@@ -60,7 +62,7 @@ def register(sub) -> None:
                    help="depth in pixels of the full height range, for the normal map (default 4)")
     p.add_argument("--tile", type=int, default=None, help="tile side in pixels for tiled inference (default 512 on CPU, 1024 on CUDA)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all)")
-    p.add_argument("--max-side", type=int, default=16384, help="largest accepted side in pixels (default 16384)")
+    p.add_argument("--max-side", type=int, default=MAX_SIDE, help=f"largest accepted side in pixels (default {MAX_SIDE})")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(handler=cmd_generate)
 
@@ -84,7 +86,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from addon.inference import read_metadata
+    from addon.core.model import read_metadata
     meta = read_metadata(args.model, with_signature=True)
     signature = meta.pop("signature")
     doc = {"path": str(args.model), "bytes": Path(args.model).stat().st_size, "metadata": meta, **signature}
@@ -129,26 +131,15 @@ def _resolve_format(out: Path, fmt: str | None, bits: int | None) -> tuple[str, 
     return fmt, bits
 
 
-def resolve_class(model, choice):
-    """--class for a TextureModel: the weight row (conditional models), None (unconditional); one-line errors."""
-    if not model.classes:
-        if choice is not None:
-            raise ValueError(f"--class given but model '{model.name}' is not conditional (it has no classes)")
-        return None
-    if choice is None:
-        raise ValueError(f"model '{model.name}' is conditional: pass --class with one of its classes "
-                         f"({', '.join(f'{i}={c}' for i, c in enumerate(model.classes))}) or a blend like "
-                         f"{model.classes[0]}:0.5,{model.classes[-1]}:0.5")
-    return model.class_weights(choice)
-
-
 def cmd_generate(args) -> int:
     import numpy as np
 
-    from addon.inference import TextureModel, check_seed
-    from addon.maps import DEFAULT_NORMAL_STRENGTH, LazyNormalMap, split_maps
-
-    from .image_io import AtomicFiles, encode_map
+    from addon.core.classes import resolve_class
+    from addon.core.files import AtomicFiles
+    from addon.core.latent import check_seed
+    from addon.core.maps import DEFAULT_NORMAL_STRENGTH
+    from addon.core.model import TextureModel
+    from addon.core.paint import PaintSettings, color_maps, encode_maps, paint
 
     out = Path(args.out).expanduser()
     fmt, bits = _resolve_format(out, args.format, args.bits)
@@ -174,7 +165,7 @@ def cmd_generate(args) -> int:
         raise ValueError(f"cannot write {out}: {out.parent} is not a folder")
 
     model = TextureModel(args.model, device=args.device, threads=args.threads)
-    class_row = resolve_class(model, args.class_)
+    class_row, _ = resolve_class(model.classes, args.class_, f"model '{model.name}'")
     layout = {m["name"]: m for m in model.maps}
     names = list(layout)
     with_normal = "height" in layout and not args.no_normal
@@ -195,7 +186,10 @@ def cmd_generate(args) -> int:
         dtype = np.uint16 if bits == 16 or with_normal else np.uint8
     else:
         dtype = np.float16 if bits == 16 else np.float32
-    normal_dtype = {8: np.uint8, 16: np.uint16}[bits] if fmt == "png" else dtype
+    settings = PaintSettings(width, height, class_choice=class_row, tile=args.tile, dtype=dtype, normal=with_normal,
+                             normal_strength=strength, lazy_normal=True, max_side=args.max_side,
+                             normal_dtype={8: np.uint8, 16: np.uint16}[bits] if fmt == "png" else dtype)
+    colors = color_maps(model)
 
     show = width * height * args.count >= SHOW_PROGRESS_PIXELS or args.count >= 4
     bar = None
@@ -208,18 +202,12 @@ def cmd_generate(args) -> int:
     try:
         for k, seed in enumerate(seeds):
             targets = paths[seed]
-            with AtomicFiles(targets.values(), force=args.force) as files:
+            with AtomicFiles(targets.values(), force=args.force) as files:  # reserved before the slow part
                 def progress(f, k=k):
                     if bar is not None:
                         bar.update(k + f - bar.n)  # tqdm throttles the redraws
-                result = model.generate(height, width, seed=seed, count=1, tile=args.tile, progress=progress,
-                                        dtype=dtype, max_side=args.max_side, class_weights=class_row)[0]
-                maps = split_maps(result, model.channels)
-                if with_normal:
-                    maps["normal"] = LazyNormalMap(maps["height"], strength, dtype=normal_dtype)
-                for name, path in targets.items():
-                    color = name != "normal" and layout[name]["kind"] == "color"
-                    encode_map(files.temp_for(path), maps[name], fmt, bits, color)
+                painting = paint(model, dataclasses.replace(settings, seed=seed), progress=progress)
+                encode_maps(files, targets, painting.maps(0), fmt, bits, colors)
             written += list(targets.values())
     finally:
         if bar is not None:
