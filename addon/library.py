@@ -58,13 +58,35 @@ def _first(meta: dict, *keys, default=None):
     return default
 
 
+_CLASSES: dict = {}  # (real path, size, mtime) -> class names from the model's metadata
+
+
+def model_classes(path: str) -> list:
+    """The class names of a conditional model (metadata `classes`); [] for unconditional or unreadable files."""
+    if not path:
+        return []
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return []
+    key = (real, st.st_size, st.st_mtime_ns)
+    if key not in _CLASSES:
+        from .core.model import read_metadata
+        try:
+            _CLASSES[key] = list(read_metadata(real).get("classes") or [])
+        except Exception:  # noqa: BLE001 - describe() reports unusable files
+            _CLASSES[key] = []
+    return _CLASSES[key]
+
+
 def describe(path: str | os.PathLike, builtin: bool = False) -> ModelInfo:
     """A ModelInfo for one file, never raising: a bad file gets ``error`` set."""
-    from . import inference
+    from .core.model import read_metadata
     path = str(path)
     stem = Path(path).stem
     try:
-        meta = inference.read_metadata(path)
+        meta = read_metadata(path)
     except Exception as ex:  # ModelError for bad files; anything else is reported the same way
         msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
         return ModelInfo(path, stem, [], [], builtin=builtin, error=msg)

@@ -8,6 +8,7 @@ import dataclasses
 import fnmatch
 import os
 
+from ..targets import material_users
 from .recipe import Recipe, RecipeError, Rule, derive_seed, safe_name
 
 
@@ -38,11 +39,7 @@ def _ext(rule: Rule) -> str:
 def plan_scene(recipe: Recipe, scene: str, blend: str, out_dir: str, matched: dict, models: dict) -> list:
     """The jobs of the open .blend. ``matched[rule.index]`` counts pattern matches over all scenes."""
     objects = _mesh_objects()
-    users: dict = {}
-    for o in objects:
-        for slot in o.material_slots:
-            if slot.material is not None and o.name not in users.setdefault(slot.material.name, []):
-                users[slot.material.name].append(o.name)
+    users = material_users(objects)  # shared with the Generate operator's planner
     jobs: dict = {}
     done_objects: set = set()
     for rule in recipe.rules:
