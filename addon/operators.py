@@ -278,5 +278,3 @@ def unregister():
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
 
-
-from .demo_scene import write_textured_blend  # noqa: E402,F401  (its old home; scripts import it from here)
