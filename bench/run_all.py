@@ -152,10 +152,18 @@ def plots(res: dict, suffix: str) -> dict:
 
 
 def report(res: dict, quick: bool) -> str:
-    m = res.get("machine", {})
+    """docs/benchmarks.md from the stored results: a header, then one function per section."""
     made = plots(res, "-quick" if quick else "")
     L: list[str] = []
-    add = L.append
+    for section in (_header, _targets, _training, _time_to_quality, _synthesis, _blender, _make_it_fast):
+        section(L.append, res, made, quick)
+    return "\n".join(L)
+
+
+def _header(add, res: dict, made: dict, quick: bool) -> None:
+    """Title, commands, machine and load."""
+    m = res.get("machine", {})
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     add("# Benchmarks")
     add("")
     add("Made by `make bench` (`bench/run_all.py`, issue #7); a section re-measured after a change is re-run with "
@@ -200,9 +208,10 @@ def report(res: dict, quick: bool) -> str:
                 "pool. Re-run `make bench` on an idle machine before quoting absolute numbers.")
             add("")
 
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
 
-    # ---------------------------------------------------------------- targets
+def _targets(add, res: dict, made: dict, quick: bool) -> None:
+    """The targets table."""
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     add("## Targets")
     add("")
     add("| target | measured | verdict |")
@@ -246,7 +255,10 @@ def report(res: dict, quick: bool) -> str:
     add(gaps_text(res))
     add("")
 
-    # ---------------------------------------------------------------- 1 training
+
+def _training(add, res: dict, made: dict, quick: bool) -> None:
+    """Section 1: training speed."""
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     if tr:
         d = tr["dcgan"]
         ips = d["images_per_s"]
@@ -304,7 +316,10 @@ def report(res: dict, quick: bool) -> str:
                     f"{r['roll_loop_ms']:.2f} | {r['roll_vectorised_ms']:.2f} |")
             add("")
 
-    # ---------------------------------------------------------------- 2 time to quality
+
+def _time_to_quality(add, res: dict, made: dict, quick: bool) -> None:
+    """Section 2: quality per second."""
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     add("## 2. Time to quality")
     add("")
     if ttq and ttq.get("curves"):
@@ -336,7 +351,10 @@ def report(res: dict, quick: bool) -> str:
     add("GPU: not measured — " + ((res.get("gpu") or {}).get("reason") or "no GPU was lent to this task") + ".")
     add("")
 
-    # ---------------------------------------------------------------- 3 synthesis
+
+def _synthesis(add, res: dict, made: dict, quick: bool) -> None:
+    """Section 3: synthesis speed and memory."""
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     if syn:
         mo = syn["model"]
         add("## 3. Synthesis")
@@ -396,7 +414,10 @@ def report(res: dict, quick: bool) -> str:
         add(memory_text(res))
         add("")
 
-    # ---------------------------------------------------------------- 4 blender
+
+def _blender(add, res: dict, made: dict, quick: bool) -> None:
+    """Section 4: the Blender operator's overhead."""
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     if bl:
         add("## 4. Blender overhead")
         add("")
@@ -437,7 +458,10 @@ def report(res: dict, quick: bool) -> str:
             add(f"Failed: {bl.get('error')}")
         add("")
 
-    # ---------------------------------------------------------------- make it fast
+
+def _make_it_fast(add, res: dict, made: dict, quick: bool) -> None:
+    """What each speed change measured, and the GPU."""
+    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     add("## Make it fast: what each change measured")
     add("")
     add("| change | A | B | A s | B s | B / A | where |")
@@ -489,10 +513,10 @@ def report(res: dict, quick: bool) -> str:
             "the `gpu` section (`bench/synthesis.py: run_gpu`) measures ORT fp32 vs fp16, ORT vs eager and "
             "`generate()` up to 4096²; it was written without a GPU at hand and has not run yet.")
     add("")
-    return "\n".join(L)
 
 
 # Texts that explain the measured numbers (they quote the numbers, so they follow a re-run).
+
 
 def gaps_text(res: dict) -> str:
     """Causes for the targets not met, and notes on the ones met only through a change measured here."""
