@@ -21,7 +21,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from . import library, nodes, settings as shared, worker
 from .library import model_classes  # noqa: F401  (the panel and scripts look classes up here too)
 from .preferences import settings
-from .core.format import material_record
+from .core.format import DEFAULT_BUMP_STRENGTH, material_record
 from .targets import PlanError, plan_targets
 
 # The one job the UI may run at a time (read by the panels for progress and Cancel).
@@ -60,7 +60,7 @@ class TEXGAN_OT_generate(bpy.types.Operator):
     device: EnumProperty(name="Device", default='PREFERENCES', items=[
         ('PREFERENCES', "Preferences", "Use the device set in the extension preferences"),
         ('AUTO', "Auto", "GPU when it works, else CPU"), ('GPU', "GPU", "CUDA only"), ('CPU', "CPU", "CPU only")])
-    bump_strength: FloatProperty(name="Bump Strength", default=0.5, min=0.0, max=1.0)
+    bump_strength: FloatProperty(name="Bump Strength", default=DEFAULT_BUMP_STRENGTH, min=0.0, max=1.0)
     tile: IntProperty(name="Tile", default=0, min=0, description="Tile side in pixels for large textures (0: automatic)")
     class_name: StringProperty(name="Class", description="Conditional models: a class name or index, or a blend "
                                "such as 'bricks:0.5,moss:0.5' (empty: the first class)")

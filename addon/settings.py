@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
-from .core.format import MAX_SIDE
+from .core.format import DEFAULT_SIZE, DEFAULT_TEXTURE_SCALE, DEFAULT_UI_MAX_SIZE, MAX_SIDE
 
 TARGET_ITEMS = [
     ('ACTIVE_MATERIAL', "Active Material", "Update the active material (a new one if the object has none)"),
@@ -21,8 +21,7 @@ STORAGE_ITEMS = [('PACK', "Pack into .blend", "Pack the images into the .blend f
                  ('SAVE', "Save beside .blend", "Write PNG/EXR files into 'textures' beside the saved .blend")]
 COORD_ITEMS = [('UV', "UV", "Use the mesh's UV map"),
                ('BOX', "Box", "Box projection from object coordinates (meshes without good UVs)")]
-DEFAULT_SIZE = 1024
-SOFT_MAX_SIZE = 8192
+SOFT_MAX_SIZE = DEFAULT_UI_MAX_SIZE
 
 
 def properties() -> dict:
@@ -34,7 +33,7 @@ def properties() -> dict:
                               max=MAX_SIDE, subtype='PIXEL'),
         "seed": IntProperty(name="Seed", default=0, min=0,
                             description="Random seed: the same seed paints the same texture"),
-        "texture_scale": FloatProperty(name="Texture Scale", default=1.0, min=0.001, soft_max=100.0,
+        "texture_scale": FloatProperty(name="Texture Scale", default=DEFAULT_TEXTURE_SCALE, min=0.001, soft_max=100.0,
                                        description="Repeats of the texture per UV unit (Mapping node scale)"),
         "target": EnumProperty(name="Target", default='ACTIVE_MATERIAL', items=TARGET_ITEMS),
         "apply_to_selected": BoolProperty(name="Apply to Selected Objects", default=False,

@@ -163,7 +163,6 @@ def report(res: dict, quick: bool) -> str:
 def _header(add, res: dict, made: dict, quick: bool) -> None:
     """Title, commands, machine and load."""
     m = res.get("machine", {})
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
     add("# Benchmarks")
     add("")
     add("Made by `make bench` (`bench/run_all.py`, issue #7); a section re-measured after a change is re-run with "
@@ -211,7 +210,7 @@ def _header(add, res: dict, made: dict, quick: bool) -> None:
 
 def _targets(add, res: dict, made: dict, quick: bool) -> None:
     """The targets table."""
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
+    syn, tr, bl, mem = res.get("synthesis"), res.get("train"), res.get("blender"), res.get("memory")
     add("## Targets")
     add("")
     add("| target | measured | verdict |")
@@ -258,7 +257,7 @@ def _targets(add, res: dict, made: dict, quick: bool) -> None:
 
 def _training(add, res: dict, made: dict, quick: bool) -> None:
     """Section 1: training speed."""
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
+    tr = res.get("train")
     if tr:
         d = tr["dcgan"]
         ips = d["images_per_s"]
@@ -319,7 +318,7 @@ def _training(add, res: dict, made: dict, quick: bool) -> None:
 
 def _time_to_quality(add, res: dict, made: dict, quick: bool) -> None:
     """Section 2: quality per second."""
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
+    ttq = res.get("ttq")
     add("## 2. Time to quality")
     add("")
     if ttq and ttq.get("curves"):
@@ -354,7 +353,7 @@ def _time_to_quality(add, res: dict, made: dict, quick: bool) -> None:
 
 def _synthesis(add, res: dict, made: dict, quick: bool) -> None:
     """Section 3: synthesis speed and memory."""
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
+    syn, mem = res.get("synthesis"), res.get("memory")
     if syn:
         mo = syn["model"]
         add("## 3. Synthesis")
@@ -417,7 +416,7 @@ def _synthesis(add, res: dict, made: dict, quick: bool) -> None:
 
 def _blender(add, res: dict, made: dict, quick: bool) -> None:
     """Section 4: the Blender operator's overhead."""
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
+    bl = res.get("blender")
     if bl:
         add("## 4. Blender overhead")
         add("")
@@ -461,7 +460,7 @@ def _blender(add, res: dict, made: dict, quick: bool) -> None:
 
 def _make_it_fast(add, res: dict, made: dict, quick: bool) -> None:
     """What each speed change measured, and the GPU."""
-    syn, tr, bl, ttq, mem = (res.get(k) for k in ("synthesis", "train", "blender", "ttq", "memory"))
+    syn, tr = res.get("synthesis"), res.get("train")
     add("## Make it fast: what each change measured")
     add("")
     add("| change | A | B | A s | B s | B / A | where |")

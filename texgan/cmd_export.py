@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from addon.core.format import MAX_SIDE
+from addon.core.format import DEFAULT_SIZE, MAX_SIDE
 
 
 def register(sub) -> None:
@@ -31,7 +31,8 @@ def register(sub) -> None:
                                    "map (base colour sRGB; height, roughness and normal as linear data).")
     p.add_argument("model", help="a .onnx file made by texgan export")
     p.add_argument("--out", required=True, help="output file, .png or .exr (maps get _basecolor, _height, ... suffixes)")
-    p.add_argument("--size", type=int, default=1024, help="width in pixels, and height unless --height (default 1024)")
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                   help=f"width in pixels, and height unless --height (default {DEFAULT_SIZE})")
     p.add_argument("--height", type=int, default=None, help="height in pixels (default: --size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first texture (default 0); texture i uses seed+i")
     p.add_argument("--count", type=int, default=1, help="how many textures (default 1)")

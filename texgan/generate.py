@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from addon.core.files import FORMATS
-from addon.core.format import MAX_SIDE
+from addon.core.format import DEFAULT_SIZE, MAX_SIDE
 
 SHOW_PROGRESS_PIXELS = 2048 * 2048
 
@@ -27,7 +27,7 @@ class GenerateRequest:
     """The settings of `texgan generate` (flag --x-y is field x_y; --class is class_choice)."""
     model: str
     out: Path
-    width: int = 1024
+    width: int = DEFAULT_SIZE
     height: int | None = None        # None: width
     seed: int = 0
     count: int = 1

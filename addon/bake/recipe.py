@@ -9,7 +9,8 @@ import hashlib
 import os
 import re
 
-from ..core.format import MAX_SIDE
+from ..core.format import DEFAULT_BUMP_STRENGTH, DEFAULT_SIZE, DEFAULT_TEXTURE_SCALE, MAX_SIDE
+from ..core.maps import DEFAULT_NORMAL_STRENGTH
 
 RECIPE_VERSION = 1
 BAKE_FORMAT = "texgan-bake/1"
@@ -220,7 +221,7 @@ def load_recipe(path) -> Recipe:
         model = os.path.normpath(os.path.join(base, os.path.expanduser(model)))
         if not os.path.isfile(model):
             raise RecipeError(f"{w}.model: model file not found: {model}")
-        size = _size(merged.get("size", 1024), f"{w}.size")
+        size = _size(merged.get("size", DEFAULT_SIZE), f"{w}.size")
         policy = _choice(merged.get("seed_policy", "per_material"), f"{w}.seed_policy", SEED_POLICIES)
         if policy == "per_object" and kind == "materials":
             raise RecipeError(f"{w}: seed_policy 'per_object' needs an 'objects' rule (a material rule "
@@ -242,9 +243,9 @@ def load_recipe(path) -> Recipe:
             index=i, name=name, kind=kind, patterns=patterns, model=model, size=size, seed_policy=policy,
             seed=_int(merged.get("seed", seed), f"{w}.seed", 0, 2 ** 31 - 1),
             maps=tuple(dict.fromkeys(maps)), format=fmt, bit_depth=bits,
-            texture_scale=_num(merged.get("texture_scale", 1.0), f"{w}.texture_scale", 1e-4, 1e4),
-            bump_strength=_num(merged.get("bump_strength", 0.5), f"{w}.bump_strength", 0.0, 1.0),
-            normal_strength=_num(merged.get("normal_strength", 4.0), f"{w}.normal_strength", 0.0, 1000.0),
+            texture_scale=_num(merged.get("texture_scale", DEFAULT_TEXTURE_SCALE), f"{w}.texture_scale", 1e-4, 1e4),
+            bump_strength=_num(merged.get("bump_strength", DEFAULT_BUMP_STRENGTH), f"{w}.bump_strength", 0.0, 1.0),
+            normal_strength=_num(merged.get("normal_strength", DEFAULT_NORMAL_STRENGTH), f"{w}.normal_strength", 0.0, 1000.0),
             coordinates=_choice(str(merged.get("coordinates", "UV")).upper(), f"{w}.coordinates", COORDINATES),
             bake=bake, texture_class=texture_class, class_from_defaults="class" in defaults and "class" not in r))
     return Recipe(path=path, sha256=hashlib.sha256(raw).hexdigest(), seed=seed, device=device, blend=blend,

@@ -26,6 +26,11 @@ CLASS_INPUT_NAME = "class_weights"  # second input of conditional models
 
 # Limits. MAX_SIDE is the largest texture side anywhere in texgan (CLI, recipe, Blender).
 MAX_SIDE = 16384
+# Defaults of the settings every front end shares (CLI, recipe, Blender); one place each.
+DEFAULT_SIZE = 1024           # texture side in pixels
+DEFAULT_UI_MAX_SIZE = 8192    # the Blender preferences' size limit (an artist's session, not a batch job)
+DEFAULT_TEXTURE_SCALE = 1.0   # repeats per UV unit
+DEFAULT_BUMP_STRENGTH = 0.5
 MAX_SCALE = 64             # pixels per latent cell
 MAX_RADIUS_CELLS = 64      # receptive radius (tiling halo); texgan's generators need under 10
 MAX_LATENT_CHANNELS = 1024
