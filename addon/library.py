@@ -11,10 +11,10 @@ import base64
 import dataclasses
 import hashlib
 import os
-import struct
 import threading
-import zlib
 from pathlib import Path
+
+from .core.files import atomic_path, write_small_png
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "models"
 THUMBNAIL_KEYS = ("preview_png", "thumbnail_png", "preview", "thumbnail")  # base64 PNG in metadata, if any
@@ -150,28 +150,12 @@ def _embedded_thumbnail(model_path: str, data: str) -> str | None:
     if not os.path.exists(out):
         try:
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            Path(out).write_bytes(base64.b64decode(data))
+            data = base64.b64decode(data)
+            with atomic_path(out) as tmp:
+                Path(tmp).write_bytes(data)
         except (OSError, ValueError):
             return None
     return out
-
-
-def write_png(path: str, rgb) -> None:
-    """A minimal 8-bit RGB PNG writer (Blender's Python has no Pillow). ``rgb``: HxWx3 uint8."""
-    import numpy as np
-    a = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, :3])
-    h, w = a.shape[:2]
-    raw = b"".join(b"\x00" + a[y].tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    Path(tmp).write_bytes(png)
-    os.replace(tmp, path)
 
 
 def remember_thumbnail(info: ModelInfo, base_color, size: int = 128) -> str | None:
@@ -188,7 +172,7 @@ def remember_thumbnail(info: ModelInfo, base_color, size: int = 128) -> str | No
     step = max(1, -(-max(a.shape[0], a.shape[1]) // size))  # ceil: the longer side fits in `size`
     a = a[: size * step: step, : size * step: step, :3]
     try:
-        write_png(out, (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
+        write_small_png(out, (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
     except OSError:
         return None
     info.thumbnail = out

@@ -190,6 +190,25 @@ def write_exr(path, image: np.ndarray, half: bool = True) -> None:
         f.write(str(path))
 
 
+def write_small_png(path, rgb) -> None:
+    """An 8-bit RGB PNG without pypng, for thumbnails inside Blender (whose Python has neither pypng nor
+    Pillow). ``rgb``: HxWx3 uint8. Whole image in memory: for small images only."""
+    import struct
+    import zlib
+    a = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, :3])
+    h, w = a.shape[:2]
+    raw = b"".join(b"\x00" + a[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(png)
+
+
 def encode_map(path, image: np.ndarray, fmt: str, bits: int, color: bool) -> None:
     """Write one map; color=True marks sRGB base colour (linearised for EXR)."""
     if fmt == "png":
