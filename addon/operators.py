@@ -81,6 +81,8 @@ class TEXGAN_OT_generate(bpy.types.Operator):
             props = context.scene.texgan
             for name in shared.NAMES:
                 setattr(self, name, getattr(props, name))
+            # The class menu has no valid entry for an unconditional model, so it is read only where it means something.
+            self.class_name = props.class_name if model_classes(self.model) else ""
             self.use_scene_settings = False
         s = settings(context)
         info = resolve_model(self.model, s["folders"])

@@ -44,7 +44,7 @@ def properties() -> dict:
     }
 
 
-NAMES = tuple(properties()) + ("model", "class_name")  # what the panel's button hands the operator
+NAMES = tuple(properties()) + ("model",)  # what the panel's button hands the operator (and class_name, if any)
 
 
 def with_settings(cls):
