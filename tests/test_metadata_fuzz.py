@@ -212,3 +212,15 @@ def test_operator_refuses_or_paints_and_never_raises(tmp_path):
                 assert result == {'FINISHED'} and label == "texgan.name missing", (label, line)
     finally:
         addon.unregister()
+
+
+def test_generate_refuses_what_cannot_fit_before_allocating(monkeypatch):
+    """The memory estimate runs before the result array exists: on a machine with 1 MiB a 256² texture is
+    refused in one line, and a 16² one still paints."""
+    from addon.core import model as model_mod
+    from addon.core.format import ModelError
+    m = model_mod.TextureModel(RGB, device="cpu")
+    monkeypatch.setattr(model_mod, "physical_memory_bytes", lambda: 2 ** 20)
+    with pytest.raises(ModelError, match=r"needs about .* GiB, more than this machine's"):
+        m.generate(256, 256)
+    assert m.generate(16, 16).shape == (1, 3, 16, 16)
