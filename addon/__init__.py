@@ -1,9 +1,9 @@
 """texgan Blender extension: seamless GAN textures from ONNX models, straight into materials.
 
 This package is both the Blender extension (id ``texgan``; Blender imports it as
-``bl_ext.<repository>.texgan``) and the home of the bpy-free inference core
-(``inference.py``, ``maps.py``) that ``texgan generate`` and ``texgan bake`` import as
-``addon.inference`` outside Blender. So this file must stay importable without ``bpy``:
+``bl_ext.<repository>.texgan``) and the home of the bpy-free core (``core/``: model format,
+painting, files) that ``texgan generate``, ``texgan bake`` and ``export/`` import as
+``addon.core`` outside Blender (``inference.py`` and ``maps.py`` re-export it for old imports). So this file must stay importable without ``bpy``:
 the Blender-facing modules are imported inside :func:`register` / :func:`unregister` only.
 All imports inside the package are relative.
 """

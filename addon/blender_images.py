@@ -21,6 +21,8 @@ import os
 import bpy
 import numpy as np
 
+from .core.files import atomic_path
+
 TAG = "texgan_role"
 PACK_TAG = "texgan_pack"  # packed at save time (see pack_pending_images)
 
@@ -132,9 +134,10 @@ def write_image(name: str, role: str, array: np.ndarray, image=None, storage: st
         os.makedirs(save_dir, exist_ok=True)
         ext, fmt = (".exr", "OPEN_EXR") if is_float else (".png", "PNG")
         filepath = os.path.join(save_dir, bpy.path.clean_name(image.name) + ext)
-        image.filepath_raw = filepath
-        image.file_format = fmt
-        image.save()
+        with atomic_path(filepath) as tmp:  # a complete file or none, like every file texgan writes
+            image.filepath_raw = tmp
+            image.file_format = fmt
+            image.save()
         try:
             image.filepath = bpy.path.relpath(filepath) if bpy.data.filepath else filepath
         except ValueError:  # another drive on Windows: keep it absolute

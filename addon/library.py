@@ -11,10 +11,10 @@ import base64
 import dataclasses
 import hashlib
 import os
-import struct
 import threading
-import zlib
 from pathlib import Path
+
+from .core.files import atomic_path, write_small_png
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "models"
 THUMBNAIL_KEYS = ("preview_png", "thumbnail_png", "preview", "thumbnail")  # base64 PNG in metadata, if any
@@ -58,13 +58,35 @@ def _first(meta: dict, *keys, default=None):
     return default
 
 
+_CLASSES: dict = {}  # (real path, size, mtime) -> class names from the model's metadata
+
+
+def model_classes(path: str) -> list:
+    """The class names of a conditional model (metadata `classes`); [] for unconditional or unreadable files."""
+    if not path:
+        return []
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return []
+    key = (real, st.st_size, st.st_mtime_ns)
+    if key not in _CLASSES:
+        from .core.model import read_metadata
+        try:
+            _CLASSES[key] = list(read_metadata(real).get("classes") or [])
+        except Exception:  # noqa: BLE001 - describe() reports unusable files
+            _CLASSES[key] = []
+    return _CLASSES[key]
+
+
 def describe(path: str | os.PathLike, builtin: bool = False) -> ModelInfo:
     """A ModelInfo for one file, never raising: a bad file gets ``error`` set."""
-    from . import inference
+    from .core.model import read_metadata
     path = str(path)
     stem = Path(path).stem
     try:
-        meta = inference.read_metadata(path)
+        meta = read_metadata(path)
     except Exception as ex:  # ModelError for bad files; anything else is reported the same way
         msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
         return ModelInfo(path, stem, [], [], builtin=builtin, error=msg)
@@ -128,28 +150,12 @@ def _embedded_thumbnail(model_path: str, data: str) -> str | None:
     if not os.path.exists(out):
         try:
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            Path(out).write_bytes(base64.b64decode(data))
+            data = base64.b64decode(data)
+            with atomic_path(out) as tmp:
+                Path(tmp).write_bytes(data)
         except (OSError, ValueError):
             return None
     return out
-
-
-def write_png(path: str, rgb) -> None:
-    """A minimal 8-bit RGB PNG writer (Blender's Python has no Pillow). ``rgb``: HxWx3 uint8."""
-    import numpy as np
-    a = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, :3])
-    h, w = a.shape[:2]
-    raw = b"".join(b"\x00" + a[y].tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    Path(tmp).write_bytes(png)
-    os.replace(tmp, path)
 
 
 def remember_thumbnail(info: ModelInfo, base_color, size: int = 128) -> str | None:
@@ -166,7 +172,7 @@ def remember_thumbnail(info: ModelInfo, base_color, size: int = 128) -> str | No
     step = max(1, -(-max(a.shape[0], a.shape[1]) // size))  # ceil: the longer side fits in `size`
     a = a[: size * step: step, : size * step: step, :3]
     try:
-        write_png(out, (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
+        write_small_png(out, (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
     except OSError:
         return None
     info.thumbnail = out

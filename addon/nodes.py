@@ -17,6 +17,7 @@ from __future__ import annotations
 import bpy
 
 from . import blender_images
+from .core.format import DEFAULT_BUMP_STRENGTH, DEFAULT_TEXTURE_SCALE
 
 TAG = "texgan_role"
 
@@ -137,7 +138,7 @@ def reusable_image(material, role: str):
     return image if users <= 1 else None
 
 
-def wire(material, images: dict, scale: float = 1.0, bump_strength: float = 0.5, bump_distance: float = 0.05,
+def wire(material, images: dict, scale: float = DEFAULT_TEXTURE_SCALE, bump_strength: float = DEFAULT_BUMP_STRENGTH, bump_distance: float = 0.05,
          coordinates: str = "UV") -> dict:
     """Create or update texgan's nodes in ``material`` so ``images`` (role -> bpy Image) feed its BSDF.
 
@@ -199,8 +200,8 @@ def wire(material, images: dict, scale: float = 1.0, bump_strength: float = 0.5,
     return found
 
 
-def apply_maps(material, maps: dict, scale: float = 1.0, storage: str = "PACK", save_dir: str | None = None,
-               info: dict | None = None, bump_strength: float = 0.5, coordinates: str = "UV") -> dict:
+def apply_maps(material, maps: dict, scale: float = DEFAULT_TEXTURE_SCALE, storage: str = "PACK", save_dir: str | None = None,
+               info: dict | None = None, bump_strength: float = DEFAULT_BUMP_STRENGTH, coordinates: str = "UV") -> dict:
     """Write ``maps`` (role -> HxW[xC] float array) into images and wire them into ``material``.
 
     Checks the material first and raises MaterialError before anything changes. Returns role -> image.

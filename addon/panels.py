@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
+from bpy.props import EnumProperty, PointerProperty
 
-from . import library, operators
+from . import library, operators, settings as shared
 from .preferences import settings
 
 _previews = None  # bpy.utils.previews collection of model thumbnails
@@ -48,25 +48,12 @@ def class_items(self, context):
     return items
 
 
+@shared.with_settings
 class TEXGAN_PG_settings(bpy.types.PropertyGroup):
+    """scene.texgan: what the panel shows; the Generate button hands these to the operator by name."""
     model: EnumProperty(name="Model", items=model_items, description="A texture model from the library")
     class_name: EnumProperty(name="Class", items=class_items,
                              description="Conditional models: which texture class to paint")
-    width: IntProperty(name="Width", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
-    height: IntProperty(name="Height", default=1024, min=1, soft_min=16, soft_max=8192, max=16384, subtype='PIXEL')
-    seed: IntProperty(name="Seed", default=0, min=0)
-    texture_scale: FloatProperty(name="Texture Scale", default=1.0, min=0.001, soft_max=100.0,
-                                 description="Repeats of the texture per UV unit")
-    target: EnumProperty(name="Target", items=operators.TARGET_ITEMS,
-                         default='ACTIVE_MATERIAL')
-    apply_to_selected: BoolProperty(name="Apply to Selected Objects", default=False)
-    seed_mode: EnumProperty(name="Seeds", items=operators.SEED_ITEMS,
-                            default='SHARED')
-    storage: EnumProperty(name="Images", items=operators.STORAGE_ITEMS,
-                          default='PACK')
-    coordinates: EnumProperty(name="Coordinates",
-                              items=operators.COORD_ITEMS,
-                              default='UV')
 
 
 class TEXGAN_OT_new_seed(bpy.types.Operator):
@@ -134,15 +121,7 @@ def draw_texgan(layout, context):
         layout.operator("texgan.cancel", icon='CANCEL')
     else:
         op = layout.operator("texgan.generate", text="Generate", icon='SHADING_TEXTURE')
-        op.model = props.model
-        op.class_name = props.class_name if info is not None and operators.model_classes(info.path) else ""
-        op.width, op.height, op.seed = props.width, props.height, props.seed
-        op.texture_scale = props.texture_scale
-        op.target = props.target
-        op.apply_to_selected = props.apply_to_selected
-        op.seed_mode = props.seed_mode
-        op.storage = props.storage
-        op.coordinates = props.coordinates
+        op.use_scene_settings = True  # the operator reads scene.texgan (settings.NAMES) itself
     if operators.STATE["last"]:
         icon = {'ERROR': 'ERROR', 'WARNING': 'ERROR'}.get(operators.STATE["last_level"], 'INFO')
         layout.label(text=operators.STATE["last"].removeprefix("texgan: ")[:120], icon=icon)

@@ -8,6 +8,7 @@ import bpy
 from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
 
 from . import library, worker
+from .core.format import DEFAULT_UI_MAX_SIZE, MAX_SIDE
 
 PACKAGE = __package__
 
@@ -23,7 +24,7 @@ def settings(context=None) -> dict:
     """Preferences as plain values, with defaults when the add-on is not enabled."""
     p = get_prefs(context)
     if p is None:
-        return {"folders": [], "device": "AUTO", "cuda_lib_dir": "", "max_size": 8192}
+        return {"folders": [], "device": "AUTO", "cuda_lib_dir": "", "max_size": DEFAULT_UI_MAX_SIZE}
     return {"folders": [f.path for f in p.library_folders if f.path], "device": p.device,
             "cuda_lib_dir": bpy.path.abspath(p.cuda_lib_dir) if p.cuda_lib_dir else "", "max_size": p.max_size}
 
@@ -112,7 +113,7 @@ class TEXGAN_AP_preferences(bpy.types.AddonPreferences):
         name="CUDA Libraries", subtype='DIR_PATH',
         description="Optional folder holding the CUDA and cuDNN libraries ONNX Runtime needs "
                     "(cudart, cublas, cudnn ...). Empty: nvidia-* Python packages, then the system search path")
-    max_size: IntProperty(name="Maximum Texture Size", default=8192, min=64, max=16384,
+    max_size: IntProperty(name="Maximum Texture Size", default=DEFAULT_UI_MAX_SIZE, min=64, max=MAX_SIDE,
                           description="Largest width or height Generate accepts, in pixels")
 
     def draw(self, context):

@@ -15,6 +15,8 @@ import os
 import threading
 import time
 
+from .core.maps import split_maps  # noqa: F401  (for scripts that split a raw result themselves)
+
 DEVICES = {"AUTO": "auto", "GPU": "cuda", "CPU": "cpu"}
 
 
@@ -31,7 +33,7 @@ class SessionCache:
         self._models: dict = {}
 
     def get(self, path: str, device: str = "auto", cuda_lib_dir: str | None = None, threads: int | None = None):
-        from . import inference
+        from .core.model import TextureModel
         real = os.path.realpath(path)
         st = os.stat(real)
         key = (st.st_size, st.st_mtime_ns, device, cuda_lib_dir or None, threads)
@@ -39,7 +41,7 @@ class SessionCache:
             entry = self._models.get(real)
             if entry is not None and entry[0] == key:
                 return entry[1]
-        model = inference.TextureModel(real, device=device, cuda_lib_dir=cuda_lib_dir or None, threads=threads)
+        model = TextureModel(real, device=device, cuda_lib_dir=cuda_lib_dir or None, threads=threads)
         with self._lock:
             self._models[real] = (key, model)
         return model
@@ -53,29 +55,6 @@ class SessionCache:
 
 
 SESSIONS = SessionCache()
-
-
-def split_maps(array, channels) -> dict:
-    """[C, H, W] in channel order -> role -> HxW (one channel) or HxWxC, e.g. base_color HxWx3."""
-    import numpy as np
-    try:  # the inference core's own splitter, when it has one
-        from . import maps as maps_module
-        splitter = getattr(maps_module, "split_maps", None) or getattr(maps_module, "split", None)
-    except ImportError:
-        splitter = None
-    if splitter is not None:
-        try:
-            return dict(splitter(array, channels))
-        except TypeError:
-            pass
-    groups: dict = {}
-    for i, name in enumerate(channels):
-        groups.setdefault(str(name).split(".")[0], []).append(i)
-    out = {}
-    for role, idx in groups.items():
-        a = np.asarray(array[idx], dtype=np.float32)
-        out[role] = a[0] if len(idx) == 1 else np.moveaxis(a, 0, -1)
-    return out
 
 
 @dataclasses.dataclass
@@ -129,7 +108,8 @@ class Job:
         return self.done.is_set()
 
     def run(self) -> "Job":
-        from . import inference
+        from .core.format import Cancelled
+        from .core.paint import PaintSettings, paint
         t0 = time.perf_counter()
         try:
             model = SESSIONS.get(self.model_path, self.device_request, self.cuda_lib_dir, self.threads)
@@ -140,20 +120,20 @@ class Job:
             n = max(1, len(self.tasks))
             for i, task in enumerate(self.tasks):
                 if self._cancel.is_set():
-                    raise inference.Cancelled("cancelled")
+                    raise Cancelled("cancelled")
                 if task.seed in self.raw:
                     continue
 
                 def progress(fraction, i=i):
                     self.progress = min(1.0, (i + float(fraction)) / n)
 
-                out = model.generate(task.height, task.width, seed=task.seed, count=1, tile=self.tile,
-                                     progress=progress, cancel=self._cancel.is_set,
-                                     **({"class_weights": self.class_weights} if self.class_weights is not None else {}))
-                self.raw[task.seed] = out[0]
-                self.results[task.seed] = split_maps(out[0], self.channels)
+                painting = paint(model, PaintSettings(task.width, task.height, seed=task.seed, tile=self.tile,
+                                                      class_choice=self.class_weights),
+                                 progress=progress, cancel=self._cancel.is_set)
+                self.raw[task.seed] = painting.raw[0]
+                self.results[task.seed] = painting.maps(0)
                 self.progress = (i + 1) / n
-        except inference.Cancelled:
+        except Cancelled:
             self.cancelled = True
         except Exception as ex:  # reported to the user as one line; Blender data is untouched
             self.error = one_line(ex)
@@ -197,9 +177,9 @@ def quick_check() -> dict:
     """A cheap first answer (no session): the providers this ONNX Runtime has, and why CUDA cannot run."""
     try:
         import onnxruntime as ort
-        from . import inference
+        from .core.runtime import cuda_unavailable_reason
         available = list(ort.get_available_providers())
-        reason = inference.cuda_unavailable_reason()
+        reason = cuda_unavailable_reason()
     except Exception as ex:  # noqa: BLE001
         _set_report(state="done", line=f"ONNX Runtime cannot be imported: {one_line(ex)}", gpu_ok=False)
         return device_report()
@@ -233,8 +213,8 @@ def check_devices(model_path: str | None, cuda_lib_dir: str | None = None) -> di
                     line=f"ONNX Runtime {version}: {', '.join(available)} built in; add a model to test the GPU")
         return device_report()
     try:
-        from . import inference
-        model = inference.TextureModel(model_path, device="cuda", cuda_lib_dir=cuda_lib_dir or None)
+        from .core.model import TextureModel
+        model = TextureModel(model_path, device="cuda", cuda_lib_dir=cuda_lib_dir or None)
         model.generate(32, 32, seed=0)
         gpu_ok = getattr(model, "device", "CPU") == "CUDA"
         line = f"ONNX Runtime {version}: working providers {', '.join(getattr(model, 'providers', []))}"

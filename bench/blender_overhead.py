@@ -31,7 +31,8 @@ def breakdown(tm, size: int) -> dict:
     to flat RGBA (clip + flip rows), new image + foreach_set, and pack (the PNG/EXR encode that
     now happens at save time, not in the operator)."""
     import bpy
-    from addon import blender_images, library, worker
+    from addon import blender_images, library
+    from addon.core.maps import split_maps
     arr = tm.generate(size, size, seed=0)[0]
     t = {"resolve_s": 0.0, "split_s": 0.0, "to_rgba_s": 0.0, "foreach_set_s": 0.0, "pack_s": 0.0}
     library.LIBRARY.find(tm.path)   # warm (the operator's calls have done this already)
@@ -39,7 +40,7 @@ def breakdown(tm, size: int) -> dict:
     library.LIBRARY.find(tm.path)   # what the operator does first with a model path
     t["resolve_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    maps = worker.split_maps(arr, tm.channels)
+    maps = split_maps(arr, tm.channels)
     t["split_s"] = time.perf_counter() - t0
     for role, a in maps.items():
         colorspace, is_float = blender_images.role_format(role)

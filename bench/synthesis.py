@@ -6,7 +6,7 @@ peak memory at huge sizes (one subprocess per size).
 
 Model: the default tileable generator (TrainConfig() widths), trained for one step and exported
 with export.onnx_export.export_run; weights do not change the speed. ORT and torch eager get the
-same latent (texgan-latent/1 from addon.inference) and compute the same function (the exported
+same latent (texgan-latent/1 from addon.core.latent) and compute the same function (the exported
 graph maps tanh to [0, 1]; the eager side does the same y*0.5+0.5).
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ def matmul_peak(n: int, reps: int) -> dict:
 
 def mem_child(model: str, size: int, dtype: str, tile: int | None) -> None:
     import numpy as np
-    from addon.inference import TextureModel
+    from addon.core.model import TextureModel
 
     def hwm_mb() -> float:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -104,7 +104,9 @@ def run(quick: bool = False, log=print) -> dict:
     import numpy as np
     import onnxruntime as ort
     import torch
-    from addon.inference import TextureModel, _session_options, sample_latent
+    from addon.core.latent import sample_latent
+    from addon.core.model import TextureModel
+    from addon.core.runtime import _session_options
     from gan_core.sample import load_generator
 
     res: dict = {"quick": quick}
@@ -250,7 +252,9 @@ def run_gpu(quick: bool = False, log=print) -> dict:
     at 4096^2. Only where ORT's CUDA provider and torch.cuda both work; otherwise says why not.
     (Written without a GPU at hand: it has not run yet.)"""
     import torch
-    from addon.inference import TextureModel, cuda_unavailable_reason, sample_latent
+    from addon.core.latent import sample_latent
+    from addon.core.model import TextureModel
+    from addon.core.runtime import cuda_unavailable_reason
     from export.onnx_export import export_run
     from gan_core.sample import load_generator
     reason = cuda_unavailable_reason() or (None if torch.cuda.is_available() else "torch sees no CUDA device")

@@ -20,9 +20,7 @@ medians are compared.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import functools
 import os
 import shutil
 import sys
@@ -36,26 +34,28 @@ BATCH = int(os.environ.get("TEXGAN_BENCH_BATCH", "64"))   # the example's batch;
 SIZE = 64
 
 
-# ------------------------------------------------------------------------------------------ patches
+# ------------------------------------------------------------------------------------------ variants
 
-@contextlib.contextmanager
-def patched(fused: bool = False, channels_last: bool = False):
-    """What the lead could change in gan_core, applied from outside for the measurement:
+def variant_builders(fused: bool = False, channels_last: bool = False):
+    """What the lead could change in gan_core, passed to the trainer as its Builders option:
     fused Adam (torch.optim.Adam(fused=True)) and channels-last G/D (module memory format)."""
     import torch
-    import gan_core.train as T
-    old_adam, old_build = torch.optim.Adam, T.build_models
-    if fused:
-        torch.optim.Adam = functools.partial(old_adam, fused=True)
-    if channels_last:
-        def build(*a, **k):
-            G, D = old_build(*a, **k)
-            return G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-        T.build_models = build
-    try:
-        yield
-    finally:
-        torch.optim.Adam, T.build_models = old_adam, old_build
+    from gan_core.train import Builders, build_models, make_optimizer
+
+    def models(*a, **k):
+        G, D = build_models(*a, **k)
+        if channels_last:
+            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        return G, D
+
+    def optimizer(cfg, params, which):
+        opt = make_optimizer(cfg, params, which)
+        if fused and type(opt) is torch.optim.Adam:  # the same groups and settings, fused kernel
+            opt = torch.optim.Adam([{k: v for k, v in g.items() if k != "fused"} for g in opt.param_groups],
+                                   fused=True)
+        return opt
+
+    return Builders(models=models, optimizer=optimizer)
 
 
 # ------------------------------------------------------------------------------------------ texgan side
@@ -71,8 +71,7 @@ def texgan_rate(cfg_kw: dict, warm_steps: int, timed_steps: int, fused=False, ch
         cfg = TrainConfig(out=str(tmp / "run"), steps=steps, log_every=warm_steps, sample_every=10 ** 9,
                           checkpoint_every=10 ** 9, device="cpu", seed=0, **cfg_kw)
         assert timed_steps % warm_steps == 0
-        with patched(fused, channels_last):
-            train(cfg, show_progress=False)
+        train(cfg, show_progress=False, builders=variant_builders(fused, channels_last))
         with (tmp / "run" / "log.csv").open() as f:
             rows = {int(r["step"]): float(r["seconds"]) for r in csv.DictReader(f)}
         secs = rows[steps] - rows[warm_steps]

@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from addon.inference import (CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, OUTPUT_NAME, SCHEMA_VERSION, LatentSampler,
-                             parse_metadata)
-from addon.maps import map_layout
+from addon.core.format import CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, OUTPUT_NAME, SCHEMA_VERSION, parse_metadata
+from addon.core.latent import LatentSampler
+from addon.core.maps import map_layout
 
 from .pad_once import pad_once
 

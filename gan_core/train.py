@@ -125,6 +125,13 @@ def make_optimizer(cfg: TrainConfig, params, which: str) -> torch.optim.Optimize
     return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
+@dataclass(frozen=True)
+class Builders:
+    """How the trainer builds its models and optimisers: train(cfg, builders=...) for variants (bench/)."""
+    models: object = build_models        # (cfg, out_channels, num_classes, grey=False) -> (G, D)
+    optimizer: object = make_optimizer   # (cfg, params, "g" | "d") -> torch.optim.Optimizer
+
+
 def ema_beta(step: int, cfg: TrainConfig) -> float:
     """EMA decay with a half-life that ramps up to cfg.ema_half_life_steps (StyleGAN2-ADA style)."""
     half_life = min(cfg.ema_half_life_steps, 0.1 * step + 1)
@@ -177,9 +184,10 @@ def check_run_dir(cfg: TrainConfig) -> Path:
     return run
 
 
-def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
+def train(cfg: TrainConfig, show_progress: bool = True, builders: Builders | None = None) -> TrainResult:
     """Train (or continue) the run in cfg.out. With cfg.nproc > 1 outside torchrun, spawns the
-    processes here and returns when they are done; under torchrun each process calls this."""
+    processes here and returns when they are done; under torchrun each process calls this.
+    builders: how models and optimisers are made (default Builders(); single-process runs only)."""
     cfg.validate()
     info = dist.env_info()
     if cfg.nproc > 1 and not info.enabled:
@@ -192,7 +200,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
     try:
-        result = _train(cfg, show_progress and info.is_main, info)
+        result = _train(cfg, show_progress and info.is_main, info, builders or Builders())
         # Leave together: a rank that tears down while its peer is still talking to the store
         # can be aborted by gloo ("terminate called without an active exception"), seen once in CI-like runs.
         dist.barrier(info)
@@ -201,7 +209,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         dist.teardown(info)
 
 
-def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainResult:
+def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders: Builders = Builders()) -> TrainResult:
     run = check_run_dir(cfg)
     ckpt_path = run / CHECKPOINT_NAME
     device = dist.setup(rank, cfg.dist_backend, pick_device(cfg.device))
@@ -235,13 +243,13 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo) -> TrainR
     sampler = Sampler(exemplars, cfg.size, device, cfg.wrap_crops, cfg.flip_rot, data_rng)
 
     # --- models and optimisers ----------------------------------------------------------------
-    G, D = build_models(cfg, len(channels), num_classes, grey=exemplars.is_grey)
+    G, D = builders.models(cfg, len(channels), num_classes, grey=exemplars.is_grey)
     G, D = G.to(device), D.to(device)
     heads = progressive.ProgressiveHeads(G).to(device) if cfg.progressive else None
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     g_params = [{"params": list(G.parameters())}] + ([{"params": list(heads.parameters())}] if heads else [])
-    opt_g = make_optimizer(cfg, g_params, "g")
-    opt_d = make_optimizer(cfg, D.parameters(), "d")
+    opt_g = builders.optimizer(cfg, g_params, "g")
+    opt_d = builders.optimizer(cfg, D.parameters(), "d")
     objective = OBJECTIVES[cfg.loss]
     n_critic = cfg.resolved_n_critic()
     reuse_fake = n_critic == 1

@@ -23,18 +23,10 @@ def test_manifest_contract():
 
 
 def test_no_bl_info_and_only_relative_imports_inside_the_extension():
-    for path in ADDON.glob("*.py"):
+    for path in ADDON.rglob("*.py"):  # core/ and bake/ too (the import rules are in test_import_rules.py)
         text = path.read_text()
         assert "bl_info" not in text, path
         assert not re.search(r"^\s*(from|import)\s+(addon|texgan|gan_core|export)\b", text, re.M), path
-
-
-def test_package_and_core_import_without_bpy():
-    code = ("import sys; sys.modules['bpy'] = None\n"  # any 'import bpy' would now fail
-            "import addon, addon.inference, addon.maps, addon.library, addon.worker, addon.modal_driver\n"
-            "assert callable(addon.register) and callable(addon.unregister)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_validator_rejects_a_broken_zip(tmp_path):

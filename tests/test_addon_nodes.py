@@ -167,7 +167,7 @@ def test_save_beside_the_blend(scene, tmp_path):
 
 
 def test_write_textured_blend_for_the_demo(tmp_path):
-    from addon.operators import write_textured_blend
+    from addon.demo_scene import write_textured_blend
     maps = synthetic_maps(h=32, w=32, seed=9)
     summary = write_textured_blend(tmp_path / "demo.blend", maps=maps, texture_scale=2.0)
     assert summary["size"] == [32, 32] and summary["maps"] == ["base_color", "height", "roughness"]

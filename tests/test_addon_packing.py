@@ -199,7 +199,7 @@ def no_save_handler(monkeypatch):
 
 
 def test_write_textured_blend_packs_without_the_handler(no_save_handler, tmp_path):
-    from addon.operators import write_textured_blend
+    from addon.demo_scene import write_textured_blend
     rng = np.random.default_rng(1)
     maps = {"base_color": rng.random((16, 24, 3), dtype=np.float32), "height": rng.random((16, 24), dtype=np.float32)}
     write_textured_blend(tmp_path / "demo.blend", maps=maps)

@@ -169,18 +169,18 @@ def test_bake_scene_files_seeds_and_wiring(tmp_path, scene, tiny_onnx, tiny_rgb_
 
 
 def test_blender_script_entry_gives_identical_outputs(tmp_path, scene, tiny_onnx, tiny_rgb_onnx):
-    """`blender -b -P addon/bake.py -- ...` path: the script bootstraps its package and runs run_bake."""
+    """`blender -b -P addon/bake/__main__.py -- ...` path: the script bootstraps its package and runs run_bake."""
     recipe = full_recipe(tmp_path, tiny_onnx, tiny_rgb_onnx, bake_block=False)
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(a), "--no-progress"]) == 0
     env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}  # the script must find the add-on itself
-    r = subprocess.run([PY, str(ROOT / "addon" / "bake.py"), "--", str(scene), "--recipe", str(recipe),
+    r = subprocess.run([PY, str(ROOT / "addon" / "bake" / "__main__.py"), "--", str(scene), "--recipe", str(recipe),
                         "--out", str(b), "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     oa, ob = outputs_by_path(a), outputs_by_path(b)
     assert set(oa) == set(ob) and all(oa[k]["sha256"] == ob[k]["sha256"] for k in oa)
     assert (b / "yard_texgan.blend").is_file()
-    bad = subprocess.run([PY, str(ROOT / "addon" / "bake.py"), "--", str(scene), "--recipe", str(tmp_path / "nope.toml"),
+    bad = subprocess.run([PY, str(ROOT / "addon" / "bake" / "__main__.py"), "--", str(scene), "--recipe", str(tmp_path / "nope.toml"),
                           "--out", str(b)], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "recipe not found" in bad.stderr
 

@@ -56,7 +56,7 @@ DEFAULT_PLATFORMS = ("linux-x64", "windows-x64", "macos-arm64")
 PURE_REQUIREMENTS = ("flatbuffers==25.12.19", "packaging==26.4", "protobuf==7.36.2")
 
 # What goes into the zip from addon/ (the rest, e.g. __pycache__, stays out).
-SOURCE_PATTERNS = ("*.py", "blender_manifest.toml", "LICENSE", "models/*.onnx", "models/*.png", "models/*.md")
+SOURCE_PATTERNS = ("*.py", "core/*.py", "bake/*.py", "blender_manifest.toml", "LICENSE", "models/*.onnx", "models/*.png", "models/*.md")
 
 
 class BuildError(ValueError):

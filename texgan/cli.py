@@ -13,7 +13,8 @@ import sys
 from . import __version__
 
 # Modules that add subcommands: each has register(subparsers).
-COMMAND_MODULES = ["texgan.cmd_train", "texgan.cmd_export", "texgan.cmd_addon", "texgan.cmd_bake", "texgan.cmd_doctor"]
+COMMAND_MODULES = ["texgan.cmd_train", "texgan.cmd_export", "texgan.cmd_addon", "texgan.cmd_bake", "texgan.cmd_doctor",
+                   "texgan.demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,8 @@
 """`texgan bake`: headless batch texture synthesis (and optional Cycles bakes) into .blend files.
 
-The work itself is ``addon/bake.py`` (:func:`addon.bake.run_bake`), which runs inside Blender's
-Python: here through the ``bpy`` module, or with ``--blender PATH`` through a Blender binary
-(``blender -b -P addon/bake.py -- ...``). Same code, same outputs.
+The work itself is the ``addon/bake`` package (:func:`addon.bake.run_bake`), which runs inside
+Blender's Python: here through the ``bpy`` module, or with ``--blender PATH`` through a Blender binary
+(``blender -b -P addon/bake/__main__.py -- ...``). Same code, same outputs.
 """
 from __future__ import annotations
 
@@ -23,21 +23,21 @@ def register(sub) -> None:
     from addon.bake import add_arguments
     add_arguments(p)
     p.add_argument("--blender", default=None, metavar="PATH",
-                   help="run inside this Blender binary (blender -b -P addon/bake.py) instead of the bpy module")
+                   help="run inside this Blender binary (blender -b -P addon/bake/__main__.py) instead of the bpy module")
     p.set_defaults(handler=cmd_bake)
 
 
 def blender_command(blender: str, args) -> list:
-    script = Path(__file__).resolve().parents[1] / "addon" / "bake.py"
-    cmd = [blender, "-b", "--python-exit-code", "2", "-P", str(script), "--", *args.blends,
-           "--recipe", args.recipe, "--out", args.out, "--shard", args.shard]
-    if args.device:
-        cmd += ["--device", args.device]
-    if args.overwrite_source:
-        cmd.append("--overwrite-source")
-    if args.no_progress:
-        cmd.append("--no-progress")
-    return cmd
+    from addon.bake import blender_argv
+    script = Path(__file__).resolve().parents[1] / "addon" / "bake" / "__main__.py"
+    return [blender, "-b", "--python-exit-code", "2", "-P", str(script), "--",
+            *blender_argv(**_bake_options(args))]
+
+
+def _bake_options(args) -> dict:
+    """The parsed flags as run_bake's keyword arguments (the one mapping of flags to the function)."""
+    return dict(blends=args.blends, recipe=args.recipe, out=args.out, shard=args.shard, device=args.device,
+                overwrite_source=args.overwrite_source, progress=not args.no_progress)
 
 
 def cmd_bake(args) -> int:
@@ -53,8 +53,8 @@ def cmd_bake(args) -> int:
         raise ValueError("texgan bake needs the bpy module (pip install 'texgan[blender]', Python 3.11) "
                          "or a Blender binary: --blender /path/to/blender") from None
     from addon.bake import run_bake
-    report = run_bake(args.blends, args.recipe, args.out, shard=args.shard, device=args.device,
-                      progress=not args.no_progress, overwrite_source=args.overwrite_source)
+    opts = _bake_options(args)
+    report = run_bake(opts.pop("blends"), opts.pop("recipe"), opts.pop("out"), **opts)
     n = len(report["outputs"])
     state = "complete" if report["complete"] else f"{len(report['pending'])} jobs left for other shards"
     print(f"texgan bake: {n} outputs in {os.path.join(args.out, 'report.json')} ({state}, "

@@ -1,23 +1,11 @@
-"""`texgan export`, `texgan inspect` and `texgan generate`.
-
-generate writes one file per map. With --out tex.png:
-  * an RGB-only model           -> tex.png
-  * a material model            -> tex_basecolor.png, tex_height.png, tex_roughness.png, ...,
-                                   plus tex_normal.png (from height) unless --no-normal
-  * --count N (N > 1)           -> tex_seed<S>.png or tex_seed<S>_basecolor.png, ... for S = seed .. seed+N-1
-These names are what `texgan train` reads back as a material folder. Existing files are never
-overwritten without --force, and each texture's maps appear together or not at all.
-"""
+"""`texgan export`, `texgan inspect` and `texgan generate` (whose work is texgan/generate.py)."""
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
-from .image_io import FORMATS
-
-SHOW_PROGRESS_PIXELS = 2048 * 2048
+from addon.core.format import DEFAULT_SIZE, MAX_SIDE
 
 
 def register(sub) -> None:
@@ -43,7 +31,8 @@ def register(sub) -> None:
                                    "map (base colour sRGB; height, roughness and normal as linear data).")
     p.add_argument("model", help="a .onnx file made by texgan export")
     p.add_argument("--out", required=True, help="output file, .png or .exr (maps get _basecolor, _height, ... suffixes)")
-    p.add_argument("--size", type=int, default=1024, help="width in pixels, and height unless --height (default 1024)")
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                   help=f"width in pixels, and height unless --height (default {DEFAULT_SIZE})")
     p.add_argument("--height", type=int, default=None, help="height in pixels (default: --size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first texture (default 0); texture i uses seed+i")
     p.add_argument("--count", type=int, default=1, help="how many textures (default 1)")
@@ -53,14 +42,14 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                    help="auto (CUDA when it works, else CPU), cuda (error if unavailable) or cpu")
     p.add_argument("--format", choices=["png", "exr"], default=None, help="default: from --out's extension")
-    p.add_argument("--bits", type=int, choices=[8, 16, 32], default=None,
+    p.add_argument("--bit-depth", "--bits", dest="bit_depth", type=int, choices=[8, 16, 32], default=None,
                    help="PNG: 8 (default) or 16; EXR: 16 = half (default) or 32 = float")
     p.add_argument("--no-normal", action="store_true", help="do not derive a normal map from height")
     p.add_argument("--normal-strength", type=float, default=None,
                    help="depth in pixels of the full height range, for the normal map (default 4)")
     p.add_argument("--tile", type=int, default=None, help="tile side in pixels for tiled inference (default 512 on CPU, 1024 on CUDA)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all)")
-    p.add_argument("--max-side", type=int, default=16384, help="largest accepted side in pixels (default 16384)")
+    p.add_argument("--max-side", type=int, default=MAX_SIDE, help=f"largest accepted side in pixels (default {MAX_SIDE})")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(handler=cmd_generate)
 
@@ -73,6 +62,11 @@ def cmd_export(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    print_export_report(report)
+    return 0
+
+
+def print_export_report(report: dict) -> None:
     worst = max(p["max_abs_error"] for p in report["parity"])
     sizes = ", ".join("x".join(str(d) for d in p["latent"]) for p in report["parity"])
     print(f"texgan: exported '{report['name']}' ({report['precision']}, opset {report['opset']}, "
@@ -80,11 +74,10 @@ def cmd_export(args) -> int:
     print(f"  checks passed: onnx.checker full; ORT parity max error {worst:.2g} (tolerance {report['tolerance']:g}) "
           f"at latents {sizes}; roll test error {report['roll_max_abs_error']:.2g}; receptive field "
           f"{report['receptive_radius_cells']['measured']} <= halo {report['receptive_radius_cells']['declared']} cells")
-    return 0
 
 
 def cmd_inspect(args) -> int:
-    from addon.inference import read_metadata
+    from addon.core.model import read_metadata
     meta = read_metadata(args.model, with_signature=True)
     signature = meta.pop("signature")
     doc = {"path": str(args.model), "bytes": Path(args.model).stat().st_size, "metadata": meta, **signature}
@@ -94,139 +87,16 @@ def cmd_inspect(args) -> int:
 
 # ------------------------------------------------------------------------------------------
 
-def map_file_name(name: str) -> str:
-    return "basecolor" if name == "base_color" else name
-
-
-def output_paths(out: Path, map_names: list[str], seeds: list[int]) -> dict[int, dict[str, Path]]:
-    """{seed: {map name: path}} following the naming rules in this module's docstring."""
-    stem, suffix = out.name[: -len(out.suffix)] if out.suffix else out.name, out.suffix
-    single = map_names == ["base_color"]
-    paths = {}
-    for seed in seeds:
-        base = stem if len(seeds) == 1 else f"{stem}_seed{seed}"
-        paths[seed] = {m: out.with_name(base + suffix if single else f"{base}_{map_file_name(m)}{suffix}")
-                       for m in map_names}
-    return paths
-
-
-def _resolve_format(out: Path, fmt: str | None, bits: int | None) -> tuple[str, int]:
-    ext = out.suffix.lower()
-    if fmt is None:
-        if ext not in FORMATS:
-            raise ValueError(f"--out {out} should end in .png or .exr (or pass --format)")
-        fmt = FORMATS[ext]
-    elif ext in FORMATS and FORMATS[ext] != fmt:
-        raise ValueError(f"--out ends in {out.suffix} but --format is {fmt}")
-    elif ext not in FORMATS:
-        raise ValueError(f"--out {out} should end in .{fmt}")
-    if bits is None:
-        bits = 8 if fmt == "png" else 16
-    if fmt == "png" and bits not in (8, 16):
-        raise ValueError(f"PNG files hold 8 or 16 bits per channel, not {bits}")
-    if fmt == "exr" and bits not in (16, 32):
-        raise ValueError(f"EXR files hold 16 (half) or 32 (float) bits per channel, not {bits}")
-    return fmt, bits
-
-
-def resolve_class(model, choice):
-    """--class for a TextureModel: the weight row (conditional models), None (unconditional); one-line errors."""
-    if not model.classes:
-        if choice is not None:
-            raise ValueError(f"--class given but model '{model.name}' is not conditional (it has no classes)")
-        return None
-    if choice is None:
-        raise ValueError(f"model '{model.name}' is conditional: pass --class with one of its classes "
-                         f"({', '.join(f'{i}={c}' for i, c in enumerate(model.classes))}) or a blend like "
-                         f"{model.classes[0]}:0.5,{model.classes[-1]}:0.5")
-    return model.class_weights(choice)
-
-
 def cmd_generate(args) -> int:
-    import numpy as np
-
-    from addon.inference import TextureModel, check_seed
-    from addon.maps import DEFAULT_NORMAL_STRENGTH, LazyNormalMap, split_maps
-
-    from .image_io import AtomicFiles, encode_map
-
-    out = Path(args.out).expanduser()
-    fmt, bits = _resolve_format(out, args.format, args.bits)
-    width = args.size
-    height = args.height if args.height is not None else args.size
-    for label, v in (("--size", width), ("--height", height)):
-        if v < 1:
-            raise ValueError(f"{label} must be at least 1 pixel, got {v}")
-        if v > args.max_side:
-            raise ValueError(f"{label} {v} is larger than the limit of {args.max_side} pixels per side (--max-side)")
-    if args.count < 1:
-        raise ValueError(f"--count must be at least 1, got {args.count}")
-    check_seed(args.seed)
-    check_seed(args.seed + args.count - 1)
-    strength = DEFAULT_NORMAL_STRENGTH if args.normal_strength is None else args.normal_strength
-    if not np.isfinite(strength) or strength < 0:
-        raise ValueError(f"--normal-strength must be a number >= 0, got {strength}")
-    if args.tile is not None and args.tile < 1:
-        raise ValueError(f"--tile must be at least 1 pixel, got {args.tile}")
-    if not out.parent.exists():
-        raise ValueError(f"output folder {out.parent} does not exist")
-    if not out.parent.is_dir():
-        raise ValueError(f"cannot write {out}: {out.parent} is not a folder")
-
-    model = TextureModel(args.model, device=args.device, threads=args.threads)
-    class_row = resolve_class(model, args.class_)
-    layout = {m["name"]: m for m in model.maps}
-    names = list(layout)
-    with_normal = "height" in layout and not args.no_normal
-    if with_normal:
-        names.append("normal")
-    seeds = list(range(args.seed, args.seed + args.count))
-    paths = output_paths(out, names, seeds)
-    for seed in seeds:  # refuse before any work, not after painting half the set
-        for p in paths[seed].values():
-            if p.exists() and not args.force:
-                raise FileExistsError(f"{p} already exists; pass --force to overwrite it")
-
-    note = f" (CUDA not used: {model.fallback_reason})" if model.fallback_reason else ""
-    print(f"texgan: model '{model.name}' on {model.device} [{', '.join(model.providers)}]{note}", file=sys.stderr)
-
-    # Integer codes keep big textures small; 16-bit codes when a normal map is derived from height.
-    if fmt == "png":
-        dtype = np.uint16 if bits == 16 or with_normal else np.uint8
-    else:
-        dtype = np.float16 if bits == 16 else np.float32
-    normal_dtype = {8: np.uint8, 16: np.uint16}[bits] if fmt == "png" else dtype
-
-    show = width * height * args.count >= SHOW_PROGRESS_PIXELS or args.count >= 4
-    bar = None
-    if show:
-        from tqdm import tqdm
-        bar = tqdm(total=args.count, desc=f"texgan generate {width}x{height} x{args.count}", leave=False,
-                   bar_format="{l_bar}{bar}| [{elapsed}<{remaining}]", file=sys.stderr)
-    t0 = time.time()
-    written = []
-    try:
-        for k, seed in enumerate(seeds):
-            targets = paths[seed]
-            with AtomicFiles(targets.values(), force=args.force) as files:
-                def progress(f, k=k):
-                    if bar is not None:
-                        bar.update(k + f - bar.n)  # tqdm throttles the redraws
-                result = model.generate(height, width, seed=seed, count=1, tile=args.tile, progress=progress,
-                                        dtype=dtype, max_side=args.max_side, class_weights=class_row)[0]
-                maps = split_maps(result, model.channels)
-                if with_normal:
-                    maps["normal"] = LazyNormalMap(maps["height"], strength, dtype=normal_dtype)
-                for name, path in targets.items():
-                    color = name != "normal" and layout[name]["kind"] == "color"
-                    encode_map(files.temp_for(path), maps[name], fmt, bits, color)
-            written += list(targets.values())
-    finally:
-        if bar is not None:
-            bar.close()
-    seconds = time.time() - t0
-    print(f"texgan: generated {args.count} texture(s) of {width}x{height} on {model.device} in {seconds:.1f} s:",
-          file=sys.stderr)
-    for p in written:
+    from .generate import GenerateRequest, generate_files
+    request = GenerateRequest(
+        model=args.model, out=Path(args.out).expanduser(), width=args.size, height=args.height, seed=args.seed,
+        count=args.count, class_choice=args.class_, device=args.device, format=args.format, bit_depth=args.bit_depth,
+        normal=not args.no_normal, normal_strength=args.normal_strength, tile=args.tile, threads=args.threads,
+        max_side=args.max_side, force=args.force)
+    result = generate_files(request, progress_bar=True)
+    print(f"texgan: generated {args.count} texture(s) of {result.width}x{result.height} on {result.device} in "
+          f"{result.seconds:.1f} s:", file=sys.stderr)
+    for p in result.written:
         print(p)
     return 0

@@ -1,4 +1,4 @@
-"""`texgan train`, `texgan eval` and `texgan demo`."""
+"""`texgan train` and `texgan eval` (`texgan demo` is in demo.py)."""
 from __future__ import annotations
 
 import argparse
@@ -64,13 +64,6 @@ def register(sub) -> None:
                    help="conditional models (required there): a class name or index, or a blend such as a:0.5,b:0.5")
     p.add_argument("--out", help="also write the JSON to this file")
     p.set_defaults(handler=cmd_eval)
-
-    p = sub.add_parser("demo", help="train on the built-in exemplar, then show everything texgan makes")
-    p.add_argument("--out", default="demo", help="output folder (default ./demo)")
-    p.add_argument("--minutes", type=float, default=6.0, help="training budget in minutes (default 6)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--force", action="store_true", help="start over if --out already holds a demo")
-    p.set_defaults(handler=cmd_demo)
 
 
 def cmd_train(args) -> int:
@@ -157,8 +150,3 @@ def cmd_eval(args) -> int:
     if args.out:
         Path(args.out).write_text(text + "\n")
     return 0
-
-
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-    return run_demo(Path(args.out), minutes=args.minutes, device=args.device, force=args.force)

@@ -18,18 +18,27 @@ import gan_core
 DEFAULT_EXEMPLAR = Path(gan_core.__file__).parent / "exemplars" / "cobbles"
 
 
-def _cli(*args: str) -> None:
-    from .cli import main
-    code = main([str(a) for a in args])
-    if code:
-        raise RuntimeError(f"texgan {args[0]} failed (exit {code})")
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="train on the built-in exemplar, then show everything texgan makes")
+    p.add_argument("--out", default="demo", help="output folder (default ./demo)")
+    p.add_argument("--minutes", type=float, default=6.0, help="training budget in minutes (default 6)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--force", action="store_true", help="start over if --out already holds a demo")
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    return run_demo(Path(args.out), minutes=args.minutes, device=args.device, force=args.force)
 
 
 def run_demo(out: Path, minutes: float = 6.0, device: str = "auto", force: bool = False) -> int:
+    from export.onnx_export import export_run
     from gan_core.config import TrainConfig
     from gan_core.train import train
 
+    from .cmd_export import print_export_report
     from .cmd_train import evaluate_source
+    from .generate import GenerateRequest, generate_files
 
     run = out / "run"
     ours = [p for p in _demo_outputs(out) if p.exists()]
@@ -45,10 +54,11 @@ def run_demo(out: Path, minutes: float = 6.0, device: str = "auto", force: bool 
 
     print("texgan demo: 2/5 exporting the EMA generator to ONNX (checked before it is written)")
     model = out / "model.onnx"
-    _cli("export", run, "--out", model, "--name", f"demo-{DEFAULT_EXEMPLAR.name}")
+    print_export_report(export_run(run, model, name=f"demo-{DEFAULT_EXEMPLAR.name}"))
 
     print("texgan demo: 3/5 generating a 1024x1024 material with ONNX Runtime")
-    _cli("generate", model, "--out", out / "texture.png", "--size", 1024, "--seed", 0, "--device", device)
+    painted = generate_files(GenerateRequest(model, out / "texture.png", 1024, seed=0, device=device),
+                             progress_bar=True, keep_maps=True)
     base = np.asarray(Image.open(out / "texture_basecolor.png").convert("RGB"))
     Image.fromarray(np.tile(base[::2, ::2], (2, 2, 1))).save(out / "texture_tiled_2x2.png")
 
@@ -57,7 +67,7 @@ def run_demo(out: Path, minutes: float = 6.0, device: str = "auto", force: bool 
     (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
 
     blend = out / "texgan_demo.blend"
-    blend_note = _write_blend(blend, model)
+    blend_note = _write_blend(blend, model, painted)
 
     print(f"\ntexgan demo: trained {result.step} steps in {result.seconds / 60:.1f} min. Everything is in {out}/:")
     print(f"  run/                  checkpoint, log.csv, loss.png, samples/ (grids and 2x2 tiled previews)")
@@ -76,12 +86,15 @@ def _demo_outputs(out: Path) -> list[Path]:
     return [out / n for n in names + maps]
 
 
-def _write_blend(blend: Path, model: Path) -> str:
+def _write_blend(blend: Path, model: Path, painted) -> str:
     print("texgan demo: 5/5 writing a .blend whose material uses the texture")
     try:
         import bpy  # noqa: F401  (the Blender-as-a-module wheel, Python 3.11 only)
     except ImportError:
         return "skipped: the bpy module is not installed (pip install 'texgan[blender]' on Python 3.11)"
-    from addon.operators import write_textured_blend
-    summary = write_textured_blend(blend, model_path=model, width=1024, height=1024, seed=0, name="texgan demo")
-    return f"a sphere on a floor with the material (open it in Blender 4.2+; painted on {summary.get('device', 'CPU')})"
+    from addon.core.maps import as_unit_float
+    from addon.demo_scene import write_textured_blend
+    # The maps painted in step 3 (the blend shows the files' texture; no second painting)
+    maps = {k: as_unit_float(np.asarray(v)) for k, v in painted.maps.items() if k != "normal"}
+    write_textured_blend(blend, model_path=model, maps=maps, width=1024, height=1024, seed=0, name="texgan demo")
+    return f"a sphere on a floor with the material (open it in Blender 4.2+; painted on {painted.device})"

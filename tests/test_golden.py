@@ -1,0 +1,177 @@
+"""Golden outputs: the bytes `texgan generate`, `texgan bake` and the Generate operator produced before the
+issue-12 restructuring, recorded in tests/data/golden.json. A refactor that changes one byte fails here.
+
+The models are fixed files in tests/data (a copy of a starter model and two tiny fixtures), never
+addon/models/* (those get retrained). Everything runs on the CPU with one ONNX Runtime thread, so the
+bytes do not depend on the machine's GPU or core count; a different CPU family may still round
+differently, in which case re-record on the reference machine (TEXGAN_RECORD_GOLDEN=1) and say why.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = DATA / "golden.json"
+MODELS = {"cobbles": DATA / "golden_cobbles.onnx", "rgb": DATA / "golden_rgb.onnx",
+          "cond": DATA / "golden_cond.onnx"}
+RECORD = os.environ.get("TEXGAN_RECORD_GOLDEN") == "1"
+
+# name -> (model, `texgan generate` arguments after MODEL; --out is added, as out/<name>/tex.<ext>)
+GENERATE_CASES = {
+    "png8": ("cobbles", ["--size", "64", "--seed", "3"]),
+    "png16_no_normal": ("cobbles", ["--size", "48", "--bits", "16", "--no-normal", "--seed", "7"]),
+    "exr_half": ("cobbles", ["--size", "32", "--format", "exr", "--seed", "1"], "exr"),
+    "exr_float": ("cobbles", ["--size", "32", "--bits", "32", "--seed", "1"], "exr"),
+    "count3": ("rgb", ["--size", "32", "--count", "3", "--seed", "11"]),
+    "non_square_resampled": ("cobbles", ["--size", "50", "--height", "27", "--seed", "5"]),
+    "tiled": ("cobbles", ["--size", "96", "--height", "80", "--tile", "32", "--seed", "2"]),
+    "tiled_resampled": ("rgb", ["--size", "70", "--height", "45", "--tile", "24", "--seed", "4", "--bits", "16"]),
+    "class_name": ("cond", ["--size", "32", "--class", "moss", "--seed", "6"]),
+    "class_blend": ("cond", ["--size", "32", "--class", "bricks:0.25,moss:0.75", "--seed", "6",
+                             "--normal-strength", "2.5"]),
+}
+
+
+def sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def digests(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): sha(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_generate(tmp: Path) -> dict:
+    from texgan.cli import main
+    result = {}
+    for name, case in GENERATE_CASES.items():
+        model, args = case[0], case[1]
+        ext = case[2] if len(case) > 2 else "png"
+        out = tmp / "generate" / name
+        out.mkdir(parents=True)
+        assert main(["generate", str(MODELS[model]), "--out", str(out / f"tex.{ext}"), "--device", "cpu",
+                     "--threads", "1", *args]) == 0
+        result[name] = digests(out)
+    return result
+
+
+def load() -> dict:
+    return json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+
+
+def check_or_record(section: str, got: dict) -> None:
+    if RECORD:
+        data = load()
+        data[section] = got
+        GOLDEN.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        return
+    want = load().get(section)
+    assert want is not None, f"no golden section {section!r} in {GOLDEN}"
+    assert got == want
+
+
+def test_generate_writes_the_recorded_bytes(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    check_or_record("generate", run_generate(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------- Blender
+
+
+BAKE_RECIPE = """
+seed = 21
+[defaults]
+model = "{cobbles}"
+size = 40
+maps = ["base_color", "normal", "roughness", "height"]
+
+[[rule]]
+name = "bricks"
+materials = "Brick_*"
+bit_depth = 16
+
+[[rule]]
+name = "stone"
+materials = "Stone"
+format = "exr"
+maps = ["base_color", "height"]
+
+[[rule]]
+name = "cond"
+objects = "Obj_03"
+model = "{cond}"
+class = "bricks:0.5,moss:0.5"
+seed_policy = "per_object"
+size = [36, 20]
+maps = ["base_color", "normal"]
+"""
+
+
+def build_scene(bpy, path: Path) -> Path:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    mats = [bpy.data.materials.new(n) for n in ("Brick_A", "Brick_B", "Stone")]
+    for m in mats:
+        if m.node_tree is None:
+            m.use_nodes = True
+    for i in range(5):
+        bpy.ops.mesh.primitive_cube_add(size=1, location=(2 * i, 0, 0))
+        obj = bpy.context.object
+        obj.name = f"Obj_{i:02d}"
+        obj.data.materials.append(mats[i % len(mats)])
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+@pytest.mark.blender
+def test_bake_writes_the_recorded_texture_bytes(tmp_path):
+    bpy = pytest.importorskip("bpy")
+    from texgan.cli import main
+    scene = build_scene(bpy, tmp_path / "yard.blend")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(BAKE_RECIPE.format(cobbles=MODELS["cobbles"], cond=MODELS["cond"]))
+    out = tmp_path / "out"
+    assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out), "--device", "cpu",
+                 "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    got = {"maps": digests(out / "yard"),
+           "seeds": sorted((o["material"], o["map"], o["seed"]) for o in report["outputs"])}
+    got["seeds"] = [list(s) for s in got["seeds"]]
+    check_or_record("bake", got)
+
+
+def pixels_sha(image) -> str:
+    px = np.empty(image.size[0] * image.size[1] * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(px)
+    return hashlib.sha256(px.tobytes()).hexdigest()
+
+
+@pytest.mark.blender
+def test_generate_operator_paints_the_recorded_pixels():
+    bpy = pytest.importorskip("bpy")
+    import addon
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    try:
+        got = {}
+        for label, model, kw in (("cobbles", "cobbles", {}), ("cond", "cond", {"class_name": "moss"}),
+                                 ("cond_default_class", "cond", {})):
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            bpy.ops.mesh.primitive_plane_add()
+            obj = bpy.context.active_object
+            mat = bpy.data.materials.new("Mat")
+            obj.data.materials.append(mat)
+            result = bpy.ops.texgan.generate(model=str(MODELS[model]), width=40, height=24, seed=9,
+                                             target='ACTIVE_MATERIAL', device='CPU', **kw)
+            assert result == {'FINISHED'}
+            images = {n.image.get("texgan_role", n.image.name): pixels_sha(n.image)
+                      for n in mat.node_tree.nodes if n.type == 'TEX_IMAGE' and n.image is not None}
+            record = {k: v for k, v in mat["texgan"].to_dict().items() if k != "model"}
+            got[label] = {"images": images, "record": record}
+        check_or_record("operator", got)
+    finally:
+        addon.unregister()
