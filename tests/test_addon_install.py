@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 W, H, SEED = 40, 24, 7  # non-square, not a multiple of the scale: exercises the resampler too
 
 SCRIPT = textwrap.dedent(r'''
-    import json, os, sys, traceback
+    import importlib, json, os, sys, traceback
     import numpy as np
     import bpy
 
@@ -76,7 +76,7 @@ SCRIPT = textwrap.dedent(r'''
     bpy.ops.texgan.check_devices()
     report = sys.modules[MOD + ".worker"].device_report()
     R["device_line"], R["device_gpu_ok"] = report["line"], report["gpu_ok"]
-    R["cuda_reason"] = sys.modules[MOD + ".inference"].cuda_unavailable_reason()
+    R["cuda_reason"] = importlib.import_module(MOD + ".core.runtime").cuda_unavailable_reason()
     R["user_dir"] = bpy.utils.extension_path_user(MOD, create=True)
 
     # The panel's settings: the library enum lists the model (by path) and "new seed" changes the seed.
