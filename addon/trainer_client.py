@@ -187,8 +187,8 @@ def _log_rows(log_csv: Path) -> list:
     for values in reader:
         if header is None or len(values) != len(header):
             continue
-        try:
-            rows.append({k: float(v) for k, v in zip(header, values)})
+        try:  # an empty cell is a column not measured at that step (the quality probe runs every N steps)
+            rows.append({k: float(v) for k, v in zip(header, values) if v != ""})
         except ValueError:
             continue
     return rows

@@ -215,15 +215,16 @@ def test_shards_cover_every_job_once(tmp_path, scene, tiny_onnx, tiny_rgb_onnx):
 # `texgan bake` that, once a manifest records a finished Cycles bake, touches argv[1] and waits to be killed.
 PAUSE_AFTER_FIRST_BAKE = """
 import sys, threading
-from addon import bake
+from addon.bake import manifest, run
 from texgan.cli import main
-ready, real_write_json = sys.argv[1], bake.write_json
+ready, real_write_json = sys.argv[1], run.write_json
 def write_json(path, data):
     real_write_json(path, data)
     if isinstance(data, dict) and data.get("bakes"):
         open(ready, "w").close()
         threading.Event().wait()
-bake.write_json = write_json
+# Both modules that record manifests bound write_json at import; patch each binding.
+run.write_json = manifest.write_json = write_json
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -263,7 +264,8 @@ objects = "Obj_*"
     try:
         wait_for_file(ready, proc, timeout=300)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # a failed wait has already reaped it; keep that failure visible
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not (out / "report.json").exists()
     recorded = sum(len(json.loads(p.read_text()).get("bakes", {})) for p in (out / "manifest").glob("*.json"))
