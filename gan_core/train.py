@@ -14,6 +14,7 @@ stage's resolution (see progressive.py).
 Run directory (written by rank 0 only):
   config.json               the resolved configuration
   checkpoint.safetensors    G, EMA G, D, optimisers, RNG, step (atomic; `--resume` continues it)
+  checkpoint.diverged.safetensors   the state where the loss became NaN/Inf (the good checkpoint is kept)
   progressive.safetensors   the progressive output heads (only with --progressive)
   log.csv                   one row per `log_every` steps
   loss.png                  loss curves
@@ -47,6 +48,8 @@ from .losses import (LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_ma
 from .structure import plan_training, structure_size
 from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema
 from .monitor import LOG_FIELDS, drop_log_rows_after, make_probe, plot_losses, save_previews
+
+DIVERGED_NAME = "checkpoint.diverged.safetensors"   # the state at a NaN/Inf stop, for inspection
 
 # Config fields that fix the models' shapes: a --resume must keep them.
 SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
@@ -314,7 +317,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     def aug(x):
         return augment(x, cfg.translate, cfg.color_jitter, n_color, aug_rng)
 
-    def checkpoint(stopped_by: str = ""):
+    def checkpoint(stopped_by: str = "", path: Path = ckpt_path):
         if not rank.is_main:
             return
         info = {"texgan_version": __version__, "step": step, "seconds": seconds_before + (time.time() - t_start),
@@ -330,7 +333,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             from safetensors.torch import save_file
             state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
             atomic_write(run / progressive.HEADS_NAME, lambda tmp: save_file(state, tmp))
-        save_checkpoint(ckpt_path, G=G, G_ema=G_ema, D=D, opt_g=opt_g, opt_d=opt_d, rng=rng, info=info)
+        save_checkpoint(path, G=G, G_ema=G_ema, D=D, opt_g=opt_g, opt_d=opt_d, rng=rng, info=info)
 
     log_file = log = None
     if rank.is_main:
@@ -448,7 +451,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 flags[0] = codes[0]
                 flags[2:] /= rank.world
             if flags[1] > 0:
-                checkpoint("diverged")
+                # The NaN state goes beside the last good checkpoint, never over it: --resume still works.
+                checkpoint("diverged", run / DIVERGED_NAME)
                 raise RuntimeError(f"training diverged at step {step} (loss is NaN/Inf); try a lower learning rate or another --loss")
             quality = probe.measure() if probe and step % cfg.quality_every == 0 else None
             if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps or flags[0] > 0 or quality):  # last step too
