@@ -197,7 +197,7 @@ def train(cfg: TrainConfig, show_progress: bool = True, builders: Builders | Non
             raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({cfg.nproc})")
         # fail early, in one line
         load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps, cfg.size)
-        dist.spawn(cfg, show_progress)
+        dist.spawn(train, cfg, show_progress)
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
     try:
