@@ -115,6 +115,8 @@ class TrainConfig:
             default = known[k].default
             if isinstance(default, tuple):
                 v = tuple(v)
+                if all(isinstance(d, float) for d in default):   # TOML's [0, 0.9]: an int where a float is meant
+                    v = tuple(float(x) if isinstance(x, int) else x for x in v)
             values[k] = v
         return cls(**values)
 
