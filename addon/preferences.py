@@ -32,8 +32,24 @@ def settings(context=None) -> dict:
         s = {"folders": [f.path for f in p.library_folders if f.path], "device": p.device,
              "cuda_lib_dir": bpy.path.abspath(p.cuda_lib_dir) if p.cuda_lib_dir else "", "max_size": p.max_size,
              "trainer_python": bpy.path.abspath(p.trainer_python) if p.trainer_python else ""}
-    s["folders"].append(user_dir("models"))
+    s["folders"] += [f for f in [user_dir("models"), *_session_folders] if f not in s["folders"]]
     return s
+
+
+_session_folders: list = []   # library folders models were exported to without the preferences
+
+
+def add_library_folder(folder: str, context=None) -> None:
+    """Make a folder a trained model went to part of the library: in the preferences when the
+    extension is enabled (it stays there), else for this session."""
+    if folder in settings(context)["folders"]:
+        return
+    p = get_prefs(context)
+    if p is not None:
+        p.library_folders.add().path = folder
+    else:
+        _session_folders.append(folder)
+    library.LIBRARY.clear()
 
 
 def export_folder(context=None) -> str:

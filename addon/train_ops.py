@@ -17,7 +17,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from . import library
 from . import trainer_client as tc
-from .preferences import export_folder, settings, user_dir
+from .preferences import add_library_folder, export_folder, library_models, settings, user_dir
 from .train_session import SESSION, run_folder
 
 QUALITY_ITEMS = [(key, label, desc) for key, (label, desc, _flags) in tc.QUALITY_PRESETS.items()]
@@ -63,14 +63,14 @@ def apply_events(context, events) -> None:
     """Exported models: rescan the library and select the newest in the panel, so Generate paints it."""
     if not events:
         return
+    for ev in events:
+        add_library_folder(os.path.dirname(ev.path), context)
     library.LIBRARY.clear()
-    library.LIBRARY.scan(settings(context)["folders"])
+    library_models(context)
     props = getattr(context.scene, "texgan", None)
     if props is not None:
-        try:
-            props.model = events[-1].path
-        except TypeError:   # not in the enum (a library folder outside the scanned ones)
-            pass
+        props.model = events[-1].path
+        SESSION.message = ("INFO", SESSION.message[1] + " and selected")
 
 
 def _redraw() -> None:

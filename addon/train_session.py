@@ -104,6 +104,7 @@ class TrainSession:
         msg = trainer.submit(job)
         self.models[str(Path(job.run))] = (name, library)
         self.active = job
+        self.progress = read_progress(job.run, trainer.started_at if self.is_current(job) else None)
         return self._say("INFO", msg)
 
     def resume(self) -> str:
@@ -183,7 +184,7 @@ class TrainSession:
             self.exporting -= 1
             if isinstance(item, Exported):
                 events.append(item)
-                self._say("INFO", f"'{item.name}' is in the library ({item.path}) and selected")
+                self._say("INFO", f"'{item.name}' is in the library ({item.path})")
             else:
                 self._say("ERROR", item)
         return events
