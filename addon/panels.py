@@ -22,6 +22,11 @@ def _thumbnail_icon(info) -> int:
     return _previews[key].icon_id
 
 
+def previews():
+    """The panel's bpy.utils.previews collection (model thumbnails, the training sample), None when unregistered."""
+    return _previews
+
+
 def model_items(self, context):
     models = library_models(context)
     items = []

@@ -204,7 +204,7 @@ class TEXGAN_OT_train(bpy.types.Operator):
 
 
 class _SessionOp:
-    """Stop / Resume / Use Now: one call on SESSION, its message reported; background mode
+    """Stop / Resume / Use Now / Check: one call on SESSION, its message reported; background mode
     finishes the work in line (no timer there)."""
     bl_options = {'INTERNAL'}
 
@@ -212,15 +212,17 @@ class _SessionOp:
         raise NotImplementedError
 
     def execute(self, context):
+        before = SESSION.message
         try:
             text = self.act(context)
             if headless(context):
-                apply_events(context, SESSION.tick(export_in_thread=False))
-                text = SESSION.message[1]
+                events = SESSION.tick(export_in_thread=False)
+                apply_events(context, events)
+                text = SESSION.message[1] if events else text
         except tc.TrainerError as ex:
             self.report({'ERROR'}, line(ex))
             return {'CANCELLED'}
-        if SESSION.message[0] == "ERROR":
+        if SESSION.message is not before and SESSION.message[0] == "ERROR":   # what this call ended in
             self.report({'ERROR'}, line(SESSION.message[1]))
             return {'CANCELLED'}
         self.report({'INFO'}, line(text))
@@ -256,26 +258,19 @@ class TEXGAN_OT_train_use_now(_SessionOp, bpy.types.Operator):
         return SESSION.use_now(in_thread=not headless(context))
 
 
-class TEXGAN_OT_check_installation(bpy.types.Operator):
+class TEXGAN_OT_check_installation(_SessionOp, bpy.types.Operator):
     bl_idname = "texgan.check_installation"
     bl_label = "Check"
     bl_description = "Look for the texgan installation that trains models (texgan doctor): versions and device"
-    bl_options = {'INTERNAL'}
 
-    def execute(self, context):
+    def act(self, context):
         python = settings(context)["trainer_python"]
         if not headless(context):
-            SESSION.check_async(python)
-            ensure_timer()
-            return {'FINISHED'}
+            SESSION.check_async(python)   # the preferences show the answer when it comes
+            return "looking for texgan ..."
         SESSION.installation = None
-        try:
-            SESSION.find(python)
-        except tc.TrainerError as ex:
-            self.report({'ERROR'}, line(ex))
-            return {'CANCELLED'}
-        self.report({'INFO'}, line(SESSION.check['line']))
-        return {'FINISHED'}
+        SESSION.find(python)
+        return SESSION.check["line"]
 
 
 @bpy.app.handlers.persistent

@@ -7,11 +7,11 @@ import os
 import bpy
 from bpy.props import EnumProperty, PointerProperty, StringProperty
 
-from . import trainer_client as tc
+from . import panels
 from .train_ops import active_material, with_train_settings
 from .train_session import SESSION
 
-_previews = None            # bpy.utils.previews collection holding the one current sample
+_sample_key: list = [None]  # the sample's key in the panel's previews collection (one sample at a time)
 _node_items_keepalive: list = []
 
 
@@ -40,13 +40,16 @@ class TEXGAN_PG_train(bpy.types.PropertyGroup):
 
 def preview_icon(path: str | None) -> int:
     """The sample PNG as a preview icon, loaded again whenever the file (name or mtime) changes."""
-    if _previews is None or not path or not os.path.isfile(path):
+    previews = panels.previews()
+    if previews is None or not path or not os.path.isfile(path):
         return 0
-    key = f"{path}:{os.path.getmtime(path)}"
-    if key not in _previews:
-        _previews.clear()   # one sample at a time: older ones are not shown again
-        _previews.load(key, path, 'IMAGE')
-    return _previews[key].icon_id
+    key = f"sample:{path}:{os.path.getmtime(path)}"
+    if key not in previews:
+        if _sample_key[0] in previews:   # older samples are not shown again
+            del previews[_sample_key[0]]
+        previews.load(key, path, 'IMAGE')
+        _sample_key[0] = key
+    return previews[key].icon_id
 
 
 def draw_train(layout, context):
@@ -64,14 +67,15 @@ def draw_train(layout, context):
     col.prop(props, "run_folder")
 
     running = SESSION.is_current(SESSION.active)
+    resumable = SESSION.progress is not None and SESSION.progress.resumable
     row = layout.row(align=True)
-    if running:
+    # Train stays there while another run trains: the new one is queued (one training at a time).
+    row.operator("texgan.train", icon='PLAY').use_scene_settings = True
+    if SESSION.running:
         row.operator("texgan.train_stop", icon='PAUSE')
-    else:
-        row.operator("texgan.train", icon='PLAY').use_scene_settings = True
-        if SESSION.active is not None and SESSION.progress is not None and SESSION.progress.resumable:
-            row.operator("texgan.train_resume", icon='FILE_REFRESH')
-    if SESSION.active is not None and SESSION.progress is not None and SESSION.progress.resumable:
+    elif SESSION.active is not None and resumable:
+        row.operator("texgan.train_resume", icon='FILE_REFRESH')
+    if SESSION.active is not None and resumable:
         row.operator("texgan.train_use_now", icon='IMPORT')
 
     if SESSION.active is not None:
@@ -116,20 +120,14 @@ CLASSES = (TEXGAN_PG_train, TEXGAN_PT_train_shader_editor, TEXGAN_PT_train_mater
 
 
 def register():
-    global _previews
-    import bpy.utils.previews
-    _previews = bpy.utils.previews.new()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.texgan_train = PointerProperty(type=TEXGAN_PG_train)
 
 
 def unregister():
-    global _previews
     del bpy.types.Scene.texgan_train
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
-    if _previews is not None:
-        bpy.utils.previews.remove(_previews)
-        _previews = None
     _node_items_keepalive.clear()
+    _sample_key[0] = None
