@@ -171,7 +171,7 @@ class TEXGAN_OT_train(bpy.types.Operator):
         runs = bpy.path.abspath(self.run_folder) if self.run_folder else user_dir("runs")
         extra = tc.preset_args(self.quality) + shlex.split(self.trainer_args)
         job = tc.TrainJob(image, str(run_folder(runs, name)), minutes=minutes, steps=steps,
-                          derive_maps=self.derive_maps, extra_args=extra)
+                          derive_maps=self.derive_maps, extra_args=extra, label=name)
         lib = bpy.path.abspath(self.library_folder) if self.library_folder else export_folder(context)
         return job, name, lib
 

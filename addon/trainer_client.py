@@ -189,10 +189,11 @@ class TrainJob:
     sample_every: int = 50
     checkpoint_every: int = 100
     extra_args: list = dataclasses.field(default_factory=list)   # e.g. a quality preset's --size/--batch
+    label: str = ""                 # the name messages use (the model's); empty: the run folder's name
 
     @property
     def name(self) -> str:
-        return Path(self.run).name
+        return self.label or Path(self.run).name
 
     def argv(self) -> list:
         a = ["train", str(Path(self.image).resolve()), "--out", str(Path(self.run).resolve()),

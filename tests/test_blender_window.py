@@ -92,3 +92,53 @@ def test_esc_and_cancel_change_nothing(window_run, how):
 
 def test_unregister_after_the_runs(window_run):
     assert window_run["unregistered"]
+
+
+TRAIN_SCRIPT = Path(__file__).with_name("blender_window_train_script.py")
+TINY_TRAINING = ("--size 32 --batch 4 --local-channels 4 --global-channels 4 --g-widths 32 32 16 8 "
+                 "--d-widths 16 32 32 --device cpu --sample-every 2 --checkpoint-every 2 --log-every 1")
+
+
+@pytest.fixture(scope="module")
+def train_window_run(tmp_path_factory) -> dict:
+    if MISSING:
+        pytest.skip(f"needs {' and '.join(MISSING)} on the PATH (Debian: apt-get install blender xvfb)")
+    work = tmp_path_factory.mktemp("train-window")
+    out = work / "result.json"
+    user = work / "user"
+    # the trainer is the `texgan` of this venv, found on PATH as the preferences' default says
+    env = {**os.environ, "TMPDIR": str(work), "OMP_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1",
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+           **{f"BLENDER_USER_{k}": str(user / k.lower()) for k in ("CONFIG", "SCRIPTS", "DATAFILES")}}
+    photo = ROOT / "gan_core" / "exemplars" / "planks" / "basecolor.png"
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup",
+           "--python", str(TRAIN_SCRIPT), "--", str(ROOT), sysconfig.get_paths()["purelib"], str(photo),
+           TINY_TRAINING, str(out), "{}.{}".format(*sys.version_info[:2])]
+    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=400)
+    log = (proc.stdout + proc.stderr)[-4000:]
+    assert out.is_file(), f"blender wrote no result (rc {proc.returncode}):\n{log}"
+    result = json.loads(out.read_text())
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    assert "error" not in result, result["error"] + log
+    assert "Traceback" not in proc.stdout + proc.stderr, log   # e.g. the section failing to draw
+    return {**result, "work": str(work)}
+
+
+def test_train_button_returns_at_once_and_the_timer_runs_the_training(train_window_run):
+    r = train_window_run
+    assert r["train"] == ["FINISHED"] and r["tick_registered"]
+    assert not r["running_after_invoke"]          # the installation check was still on its thread
+    assert r["ticks_while_training"] >= 3         # Blender's event loop kept running the whole time
+    lines = r["running_lines"]
+    assert lines[0].startswith("Step ") and lines[0].endswith("(until stopped)") and "trained" in lines[1], lines
+    assert r["preview_icon"] > 0                  # the newest tiled sample, loaded as a preview
+
+
+def test_stop_then_use_now_in_the_window_selects_the_exported_model(train_window_run):
+    r = train_window_run
+    assert r["stop"] == ["FINISHED"] and "Resume continues it" in r["stopped_message"], r["stopped_message"]
+    assert r["stopped_lines"][-1].startswith("Stopped (terminated), checkpoint at step"), r["stopped_lines"]
+    assert r["use_now"] == ["FINISHED"]
+    assert r["selected"].endswith("Window_photo.onnx") and os.path.isfile(r["selected"]), r["selected"]
+    assert r["exported_message"].endswith("and selected") and r["unregistered"]

@@ -3,8 +3,12 @@ window while a training runs (Debian's blender 3.4 under xvfb, the extension's m
 by hand, as tests/blender_window_script.py does). The Train button's own path runs: the installation
 check on a thread, the trainer subprocess, the timer that refreshes progress and preview.
 
-    PATH=.venv/bin:$PATH xvfb-run -a -s "-screen 0 1280x900x24" blender --factory-startup \
+    blender -b --factory-startup --python-expr "import bpy; bpy.ops.wm.save_as_mainfile(filepath='start.blend')"
+    PATH=.venv/bin:$PATH xvfb-run -a -s "-screen 0 1100x1300x24" blender --factory-startup start.blend \
         --python docs/images/make_panel_screenshot.py -- ROOT SITE_PACKAGES OUT.png
+
+(a .blend on the command line: no splash screen over the window). docs/images/panel_training.png is
+the area's screenshot cropped to the section: Image.open(OUT).crop((30, 470, 908, 1068)).
 """
 import os
 import sys
@@ -21,7 +25,7 @@ from addon import panels, train_panel  # noqa: E402
 from addon.train_session import SESSION  # noqa: E402
 
 GIVE_UP = time.monotonic() + 900
-STATE = {"shot_at": None}
+STATE = {"shot_at": None, "scrolls": 12}
 
 
 def area():
@@ -54,6 +58,14 @@ def tick():
                 a.tag_redraw()
             return 0.5
         with bpy.context.temp_override(**override()):
+            for _ in range(STATE["scrolls"]):   # to the panel's end, where the section is
+                bpy.ops.view2d.scroll_down(page=True)
+        STATE["scrolls"] = 0
+        bpy.context.window_manager.windows[0].cursor_warp(2, 2)   # no tooltip over the panel
+        if not STATE.get("scrolled"):
+            STATE["scrolled"] = True
+            return 1.0   # let it redraw scrolled
+        with bpy.context.temp_override(**override()):
             bpy.ops.screen.screenshot_area(filepath=OUT)
             bpy.ops.texgan.train_stop()
         while SESSION.running:
@@ -72,8 +84,19 @@ def start():
     train_panel.TEXGAN_PT_train_material.bl_options = set()
     addon.register()
     window, a = area()
-    a.type = 'PROPERTIES'
-    a.spaces.active.context = 'MATERIAL'
+    a.type = 'PROPERTIES'   # the big 3D viewport becomes a Properties editor
+    bpy.app.timers.register(train, first_interval=1.0)
+    return None
+
+
+def train():
+    try:
+        area()[1].spaces.active.context = 'MATERIAL'   # its tabs exist once it has been drawn
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        return quit_with("failed")
+    bpy.context.scene.texgan.model = next(i[0] for i in panels.model_items(None, bpy.context)
+                                          if i[0].endswith("bricks.onnx"))
     props = bpy.context.scene.texgan_train
     props.image = os.path.join(ROOT, "gan_core", "exemplars", "cobbles", "basecolor.png")
     props.name = "Cobbles photo"
