@@ -143,3 +143,23 @@ def test_the_panel_source_can_be_an_image_node_file_or_packed(ext, tmp_path):
     node.image = bpy.data.images.new("generated", 8, 8)
     with pytest.raises(tc.TrainerError, match="not saved to a file"):
         train_ops.source_image(bpy.context, props)
+
+
+@pytest.mark.parametrize("how", ["load another file", "unregister"])
+def test_loading_another_file_or_disabling_the_extension_stops_the_trainer(ext, tmp_path, how):
+    from addon import trainer_client as tc
+    from test_trainer_client import alive
+    opts, train_ops = ext
+    session = train_ops.SESSION
+    assert call(bpy.ops.texgan.train, image=str(PHOTO), name="left", until_stopped=True, wait=False,
+                derive_maps=False, **opts) == (["FINISHED"], None)
+    pid = session.trainer.pid
+    tick_until(train_ops, lambda: session.progress and session.progress.step >= 1, "a first step")
+    if how == "unregister":
+        import addon
+        addon.unregister()
+        addon.register()   # the fixture unregisters again at the end
+    else:
+        bpy.ops.wm.read_factory_settings(use_empty=True)   # load_post
+    assert not alive(pid) and not session.running
+    assert tc.read_progress(tmp_path / "runs" / "left").stopped_by == "terminated"   # with a checkpoint
