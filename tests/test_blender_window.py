@@ -3,7 +3,9 @@
 tests/blender_window_script.py registers the extension's modules by hand and lets Blender's event loop
 drive `generate('INVOKE_DEFAULT')`: worker thread, modal timer ticks with progress and status text,
 apply (three images wired), then Esc (a real key event) and the Cancel button ("nothing was changed").
-The bpy 5.0.1 module tests stay the reference for the API; this one is the only one with a window.
+tests/blender_window_train_script.py does the same for the Train button: invoke returns at once, the
+extension's timer starts the trainer and refreshes progress and preview, Stop, Use Now selects the model.
+The bpy 5.0.1 module tests stay the reference for the API; these are the only ones with a window.
 `.ci/run` installs blender and xvfb when apt-get can; elsewhere the test is skipped and says why.
 """
 from __future__ import annotations
@@ -31,15 +33,21 @@ def window_run(request, tmp_path_factory) -> dict:
         pytest.skip(f"needs {' and '.join(MISSING)} on the PATH (Debian: apt-get install blender xvfb; "
                     ".ci/run installs them when apt-get works)")
     tiny_onnx = request.getfixturevalue("tiny_onnx")  # only once the tools are known to be there
-    work = tmp_path_factory.mktemp("window")
+    return run_window(SCRIPT, tmp_path_factory.mktemp("window"), [str(tiny_onnx)], ["--enable-event-simulate"])
+
+
+def run_window(script, work, args, blender_flags=(), path_first=None) -> dict:
+    """blender SCRIPT -- ROOT SITE *args OUT PY_X.Y in a window under xvfb-run; the JSON it writes."""
     out = work / "result.json"
     user = work / "user"
     env = {**os.environ, "TMPDIR": str(work), "OMP_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1",
            **{f"BLENDER_USER_{k}": str(user / k.lower()) for k in ("CONFIG", "SCRIPTS", "DATAFILES")}}
     env.pop("PYTHONPATH", None)
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup",
-           "--enable-event-simulate", "--python", str(SCRIPT), "--", str(ROOT), sysconfig.get_paths()["purelib"],
-           str(tiny_onnx), str(out), "{}.{}".format(*sys.version_info[:2])]
+    if path_first:
+        env["PATH"] = path_first + os.pathsep + env.get("PATH", "")
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup", *blender_flags,
+           "--python", str(script), "--", str(ROOT), sysconfig.get_paths()["purelib"], *args,
+           str(out), "{}.{}".format(*sys.version_info[:2])]
     proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=400)
     log = (proc.stdout + proc.stderr)[-4000:]
     assert out.is_file(), f"blender wrote no result (rc {proc.returncode}):\n{log}"
@@ -103,26 +111,10 @@ TINY_TRAINING = ("--size 32 --batch 4 --local-channels 4 --global-channels 4 --g
 def train_window_run(tmp_path_factory) -> dict:
     if MISSING:
         pytest.skip(f"needs {' and '.join(MISSING)} on the PATH (Debian: apt-get install blender xvfb)")
-    work = tmp_path_factory.mktemp("train-window")
-    out = work / "result.json"
-    user = work / "user"
-    # the trainer is the `texgan` of this venv, found on PATH as the preferences' default says
-    env = {**os.environ, "TMPDIR": str(work), "OMP_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1",
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-           **{f"BLENDER_USER_{k}": str(user / k.lower()) for k in ("CONFIG", "SCRIPTS", "DATAFILES")}}
     photo = ROOT / "gan_core" / "exemplars" / "planks" / "basecolor.png"
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup",
-           "--python", str(TRAIN_SCRIPT), "--", str(ROOT), sysconfig.get_paths()["purelib"], str(photo),
-           TINY_TRAINING, str(out), "{}.{}".format(*sys.version_info[:2])]
-    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=400)
-    log = (proc.stdout + proc.stderr)[-4000:]
-    assert out.is_file(), f"blender wrote no result (rc {proc.returncode}):\n{log}"
-    result = json.loads(out.read_text())
-    if "skip" in result:
-        pytest.skip(result["skip"])
-    assert "error" not in result, result["error"] + log
-    assert "Traceback" not in proc.stdout + proc.stderr, log   # e.g. the section failing to draw
-    return {**result, "work": str(work)}
+    # the trainer is the `texgan` of this venv, found on PATH as the preferences' default says
+    return run_window(TRAIN_SCRIPT, tmp_path_factory.mktemp("train-window"), [str(photo), TINY_TRAINING],
+                      path_first=os.path.dirname(sys.executable))
 
 
 def test_train_button_returns_at_once_and_the_timer_runs_the_training(train_window_run):
