@@ -69,7 +69,10 @@ def apply_events(context, events) -> None:
     library_models(context)
     props = getattr(context.scene, "texgan", None)
     if props is not None:
-        props.model = events[-1].path
+        try:
+            props.model = events[-1].path
+        except TypeError:   # not listed after all (unreadable?): the library line says why
+            return
         SESSION.message = ("INFO", SESSION.message[1] + " and selected")
 
 

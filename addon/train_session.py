@@ -172,6 +172,8 @@ class TrainSession:
                 self._ended(result, export_in_thread)
             self._seen = len(self.trainer.results)
         job = self.active
+        if self.running and not self.is_current(job) and not self._queued(job):
+            job = self.active = self.trainer.current   # the shown run ended; show the one the queue started
         if job is not None:
             current = self.is_current(job)
             self.progress = read_progress(job.run, self.trainer.started_at if current else None)
@@ -225,12 +227,16 @@ class TrainSession:
             self.trainer.wait(timeout=timeout)
         return self.tick(export_in_thread=False)
 
+    def _queued(self, job: tc.TrainJob | None) -> bool:
+        return job is not None and self.trainer is not None and any(Path(q.run) == Path(job.run)
+                                                                    for q in self.trainer.queue)
+
     def lines(self) -> list:
         """The panel's progress text for the active run."""
         job = self.active
         if job is None or self.progress is None:
             return []
-        if self.trainer is not None and any(Path(q.run) == Path(job.run) for q in self.trainer.queue):
+        if self._queued(job):
             return ["Queued: one training at a time"]
         return describe(self.progress, self.is_current(job))
 

@@ -163,7 +163,7 @@ QUALITY_PRESETS = {
     "DRAFT": ("Draft", "Small crops: fastest, for fine-grained textures and quick tries",
               ["--size", "32"]),
     "STANDARD": ("Standard", "The trainer's defaults", []),
-    "HIGH": ("High", "Large crops: keeps larger structure (bricks, tiles), several times slower per step",
+    "HIGH": ("High", "Large crops: room for larger structure (bricks, tiles); 4x the pixels of Standard per step",
              ["--size", "128"]),
 }
 

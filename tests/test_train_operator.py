@@ -163,3 +163,22 @@ def test_loading_another_file_or_disabling_the_extension_stops_the_trainer(ext, 
         bpy.ops.wm.read_factory_settings(use_empty=True)   # load_post
     assert not alive(pid) and not session.running
     assert tc.read_progress(tmp_path / "runs" / "left").stopped_by == "terminated"   # with a checkpoint
+
+
+def test_a_second_training_is_queued_then_runs_and_lands_in_the_library(ext, tmp_path):
+    from addon import trainer_client as tc
+    opts, train_ops = ext
+    session = train_ops.SESSION
+    assert call(bpy.ops.texgan.train, image=str(PHOTO), name="first", until_stopped=True, wait=False,
+                derive_maps=False, **opts) == (["FINISHED"], None)
+    assert call(bpy.ops.texgan.train, image=str(PHOTO), name="second", steps=2, wait=False,
+                derive_maps=False, **opts) == (["FINISHED"], None)
+    assert session.message[1].startswith("queued 'second': one training at a time, 'first' is running")
+    assert session.lines() == ["Queued: one training at a time"]
+    tick_until(train_ops, lambda: tc.read_progress(tmp_path / "runs" / "first").step >= 1, "a step of the first run")
+    assert call(bpy.ops.texgan.train_stop) == (["FINISHED"], None)
+    # the queue starts the second run; the timer's ticks follow it, export it (on a thread) and select it
+    model = tmp_path / "lib" / "second.onnx"
+    tick_until(train_ops, lambda: bpy.context.scene.texgan.model == str(model), "the second model selected")
+    assert session.name_of(session.active) == "second" and model.is_file()
+    assert not (tmp_path / "lib" / "first.onnx").exists()   # stopped, not exported: Use Now would
