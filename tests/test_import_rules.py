@@ -24,8 +24,9 @@ ALLOWED = {
     "addon.core": {"onnxruntime"},
     "addon": {"addon.core"},
     "addon.library": {"addon.core"},
+    "addon.trainer": set(),   # trainer_client, train_progress, train_session: stdlib only
     "addon.worker": {"addon.core", "onnxruntime"},
-    "addon.ui": {"addon.core", "addon.library", "addon.worker", "bpy", "mathutils", "onnxruntime"},
+    "addon.ui": {"addon.core", "addon.library", "addon.worker", "addon.trainer", "bpy", "mathutils", "onnxruntime"},
     "addon.bake": {"addon.core", "addon.ui", "bpy"},
     "addon.demo_scene": {"addon.core", "addon.worker", "addon.ui", "bpy", "mathutils"},  # what `texgan demo` calls
     "texgan": {"gan_core", "export", "addon", "addon.core", "addon.bake", "addon.demo_scene", "torch", "onnx",
@@ -54,6 +55,8 @@ def unit_of_module(name: str) -> str | None:
         return "addon.demo_scene"
     if sub in ("library", "worker"):
         return f"addon.{sub}"
+    if sub in ("trainer_client", "train_progress", "train_session"):
+        return "addon.trainer"
     if sub in ("inference", "maps", "__init__"):
         return "addon"
     return "addon.ui"
@@ -131,6 +134,7 @@ def test_package_and_core_import_without_bpy():
     import sys
     code = ("import sys; sys.modules['bpy'] = None\n"  # any 'import bpy' would now fail
             "import addon, addon.inference, addon.maps, addon.library, addon.worker\n"
+            "import addon.trainer_client, addon.train_progress, addon.train_session\n"
             "import addon.core.model, addon.core.paint, addon.core.files, addon.core.format\n"
             "assert callable(addon.register) and callable(addon.unregister)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
