@@ -34,10 +34,16 @@ class Target:
 
 
 class TargetPlan:
-    """Targets keyed by the material that receives the maps: the first claim of a material wins."""
+    """Targets keyed by the material that receives the maps: the first claim of a material wins.
 
-    def __init__(self, users: dict):
+    ``one_name_per_target``: a new material may not take the name of a planned existing one (a bake names
+    its output files after the material). Without it (Generate), new materials are planned apart, since
+    Blender gives a new material a free name of its own.
+    """
+
+    def __init__(self, users: dict, one_name_per_target: bool = True):
         self.users = users  # material name -> names of the objects that use it (material_users)
+        self.one_name = one_name_per_target
         self.by_name: dict = {}
 
     def targets(self) -> list:
@@ -60,10 +66,11 @@ class TargetPlan:
             t = Target(None, f"{mat.name} {obj.name}", [obj.name], 0, copy_of=mat.name, owner=owner)
         else:
             t = Target(mat.name, "", [obj.name], 0, owner=owner)
-        old = self.by_name.get(t.name)
+        key = t.name if self.one_name or t.material is not None else ("new", t.name)
+        old = self.by_name.get(key)
         if old is None:
             t.seed = seed_for(policy, seed, t.name, obj.name)
-            self.by_name[t.name] = t
+            self.by_name[key] = t
         elif old.owner is owner and policy != "per_object" and t.copy_of is None and (
                 t.material is not None or old.material is None and old.copy_of is None):
             old.objects = sorted(set(old.objects) | {obj.name})
@@ -135,11 +142,15 @@ def plan_targets(context, op, model_name: str, max_size: int) -> list:
             if material.name not in seen:
                 seen.add(material.name)
                 nodes.check_material(material)
-    plan = TargetPlan(material_users(objs))
+    plan = TargetPlan(material_users(objs), one_name_per_target=False)
     for obj in objs:  # one shared new material for One Seed; one per object otherwise
         plan.add_object(obj, policy, op.seed, f"texgan {model_name}" if shared else f"texgan {model_name} {obj.name}",
                         fresh=fresh)
-    return plan.targets()
+    targets = plan.targets()
+    for t in targets:  # Active Material: a lone object's new material carries its name, shared or not
+        if not fresh and t.material is None and len(t.objects) == 1:
+            t.new_name = f"texgan {model_name} {t.objects[0]}"
+    return targets
 
 
 def _one_material(material, policy: str, seed: int) -> list:

@@ -45,3 +45,30 @@ def test_generate_and_bake_give_each_material_the_same_seed(tmp_path, tiny_onnx)
             addon.unregister()
     assert got['PER_OBJECT'] == baked and len(baked) == 3 and len(set(baked.values())) == 3
     assert got['SHARED'] == {name: 21 for name in baked}  # One Seed is the recipe's "fixed" policy
+
+
+def test_one_seed_new_material_never_swallows_an_existing_one_of_that_name(tiny_onnx):
+    """Generate plans new materials apart from existing ones (Blender renames a clash), so an object whose
+    material is already called 'texgan tiny' and two objects without one all get painted."""
+    import addon
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    try:
+        for i in range(3):
+            bpy.ops.mesh.primitive_plane_add(location=(3 * i, 0, 0))
+            bpy.context.active_object.name = f"P{i}"
+        bpy.data.objects["P0"].data.materials.append(bpy.data.materials.new(f"texgan {tiny_onnx.stem}"))
+        for obj in bpy.data.objects:
+            obj.select_set(True)
+        assert bpy.ops.texgan.generate(model=str(tiny_onnx), width=16, height=16, seed=4, device='CPU',
+                                       apply_to_selected=True) == {'FINISHED'}
+        mats = {o.name: o.active_material for o in bpy.data.objects}
+        assert all(m is not None and m["texgan"]["seed"] == 4 for m in mats.values())
+        assert mats["P0"].name == f"texgan {tiny_onnx.stem}" and mats["P1"] == mats["P2"] != mats["P0"]
+        # a lone object without a material keeps the name it always had
+        bpy.ops.mesh.primitive_plane_add(location=(0, 4, 0))
+        bpy.context.active_object.name = "Lone"
+        assert bpy.ops.texgan.generate(model=str(tiny_onnx), width=16, height=16, seed=4, device='CPU') == {'FINISHED'}
+        assert bpy.data.objects["Lone"].active_material.name == f"texgan {tiny_onnx.stem} Lone"
+    finally:
+        addon.unregister()
