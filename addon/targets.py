@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import bpy
-
-from . import nodes
 from .core.seeds import seed_for
+
+# bpy and nodes are imported where Generate plans, not here: the bake planner imports this module, and
+# every `texgan` command imports the bake package for its flags, so a top-level bpy would load the
+# whole Blender module into `texgan generate` and `texgan --help`.
 
 
 class PlanError(ValueError):
@@ -113,6 +114,9 @@ def plan_targets(context, op, model_name: str, max_size: int) -> list:
     Seeds: One Seed is the fixed policy (every material gets ``op.seed``), Seed per Object the
     per_material one (each material's seed is derived from ``op.seed`` and its name), as in bakes.
     """
+    import bpy
+
+    from . import nodes
     for side in (op.width, op.height):
         if side > max_size:
             raise PlanError(f"{op.width}x{op.height} is larger than the maximum texture size "
@@ -154,5 +158,6 @@ def plan_targets(context, op, model_name: str, max_size: int) -> list:
 
 
 def _one_material(material, policy: str, seed: int) -> list:
+    from . import nodes
     nodes.check_material(material)
     return [Target(material.name, "", [], seed_for(policy, seed, material.name))]
