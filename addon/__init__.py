@@ -11,7 +11,7 @@ from __future__ import annotations
 
 # Blender-facing modules, registered in this order and unregistered in reverse.
 # (blender_images registers the save_pre handler that packs images left for save time.)
-_BPY_MODULES = ("preferences", "blender_images", "operators", "panels")
+_BPY_MODULES = ("preferences", "blender_images", "operators", "panels", "train_ops", "train_panel")
 
 
 def _modules():

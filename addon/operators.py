@@ -20,7 +20,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from . import library, modal_driver, nodes, settings as shared, worker
 from .library import model_classes  # noqa: F401  (the panel and scripts look classes up here too)
-from .preferences import settings
+from .preferences import library_models, settings
 from .core.format import DEFAULT_BUMP_STRENGTH, material_record
 from .targets import PlanError, plan_targets
 
@@ -214,7 +214,7 @@ class TEXGAN_OT_refresh_library(bpy.types.Operator):
 
     def execute(self, context):
         library.LIBRARY.clear()
-        n = len(library.LIBRARY.scan(settings(context)["folders"]))
+        n = len(library_models(context))
         self.report({'INFO'}, f"texgan: {n} models in the library")
         return {'FINISHED'}
 

@@ -7,7 +7,7 @@ import bpy
 from bpy.props import EnumProperty, PointerProperty
 
 from . import library, operators, settings as shared
-from .preferences import settings
+from .preferences import library_models
 
 _previews = None  # bpy.utils.previews collection of model thumbnails
 _items_keepalive: list = []  # Blender needs dynamic enum items kept alive by Python
@@ -22,8 +22,13 @@ def _thumbnail_icon(info) -> int:
     return _previews[key].icon_id
 
 
+def previews():
+    """The panel's bpy.utils.previews collection (model thumbnails, the training sample), None when unregistered."""
+    return _previews
+
+
 def model_items(self, context):
-    models = library.LIBRARY.scan(settings(context)["folders"])
+    models = library_models(context)
     items = []
     for i, info in enumerate(models):
         label = info.name + ("" if info.ok else " (unusable)")
@@ -127,9 +132,15 @@ def draw_texgan(layout, context):
         layout.label(text=operators.STATE["last"].removeprefix("texgan: ")[:120], icon=icon)
 
 
-class TEXGAN_PT_shader_editor(bpy.types.Panel):
-    bl_idname = "TEXGAN_PT_shader_editor"
+class _TexganPanel:
     bl_label = "texgan"
+
+    def draw(self, context):
+        draw_texgan(self.layout, context)
+
+
+class TEXGAN_PT_shader_editor(_TexganPanel, bpy.types.Panel):
+    bl_idname = "TEXGAN_PT_shader_editor"
     bl_space_type = 'NODE_EDITOR'
     bl_region_type = 'UI'
     bl_category = "texgan"
@@ -138,13 +149,9 @@ class TEXGAN_PT_shader_editor(bpy.types.Panel):
     def poll(cls, context):
         return getattr(context.space_data, "tree_type", None) == 'ShaderNodeTree'
 
-    def draw(self, context):
-        draw_texgan(self.layout, context)
 
-
-class TEXGAN_PT_material(bpy.types.Panel):
+class TEXGAN_PT_material(_TexganPanel, bpy.types.Panel):
     bl_idname = "TEXGAN_PT_material"
-    bl_label = "texgan"
     bl_space_type = 'PROPERTIES'
     bl_region_type = 'WINDOW'
     bl_context = "material"
@@ -153,9 +160,6 @@ class TEXGAN_PT_material(bpy.types.Panel):
     @classmethod
     def poll(cls, context):
         return context.object is not None or getattr(context, "material", None) is not None
-
-    def draw(self, context):
-        draw_texgan(self.layout, context)
 
 
 CLASSES = (TEXGAN_PG_settings, TEXGAN_OT_new_seed, TEXGAN_PT_shader_editor, TEXGAN_PT_material)

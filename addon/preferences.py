@@ -1,4 +1,5 @@
-"""Extension preferences: model library folders, device, CUDA library folder, size limit, device line."""
+"""Extension preferences: model library folders, device, CUDA library folder, size limit, device line,
+and the texgan installation that trains new models (with what its check found)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ import bpy
 from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
 
 from . import library, worker
+from .train_session import SESSION
 from .core.format import DEFAULT_UI_MAX_SIZE, MAX_SIDE
 
 PACKAGE = __package__
@@ -21,12 +23,43 @@ def get_prefs(context=None):
 
 
 def settings(context=None) -> dict:
-    """Preferences as plain values, with defaults when the add-on is not enabled."""
+    """Preferences as plain values, with defaults when the add-on is not enabled. The library
+    folders end with the extension's own models folder, where trained models go by default."""
     p = get_prefs(context)
     if p is None:
-        return {"folders": [], "device": "AUTO", "cuda_lib_dir": "", "max_size": DEFAULT_UI_MAX_SIZE}
-    return {"folders": [f.path for f in p.library_folders if f.path], "device": p.device,
-            "cuda_lib_dir": bpy.path.abspath(p.cuda_lib_dir) if p.cuda_lib_dir else "", "max_size": p.max_size}
+        s = {"folders": [], "device": "AUTO", "cuda_lib_dir": "", "max_size": DEFAULT_UI_MAX_SIZE, "trainer_python": ""}
+    else:
+        s = {"folders": [f.path for f in p.library_folders if f.path], "device": p.device,
+             "cuda_lib_dir": bpy.path.abspath(p.cuda_lib_dir) if p.cuda_lib_dir else "", "max_size": p.max_size,
+             "trainer_python": bpy.path.abspath(p.trainer_python) if p.trainer_python else ""}
+    s["folders"] += [f for f in [user_dir("models"), *_session_folders] if f not in s["folders"]]
+    return s
+
+
+_session_folders: list = []   # library folders models were exported to without the preferences
+
+
+def add_library_folder(folder: str, context=None) -> None:
+    """Make a folder a trained model went to part of the library: in the preferences when the
+    extension is enabled (it stays there), else for this session."""
+    if folder in settings(context)["folders"]:
+        return
+    p = get_prefs(context)
+    if p is not None:
+        p.library_folders.add().path = folder
+    else:
+        _session_folders.append(folder)
+    library.LIBRARY.clear()
+
+
+def export_folder(context=None) -> str:
+    """Where a trained model goes: the first model library folder, else the extension's models folder."""
+    return settings(context)["folders"][0]
+
+
+def library_models(context=None) -> list:
+    """The models of the library folders (and the built-in ones), scanned as the preferences say."""
+    return library.LIBRARY.scan(settings(context)["folders"])
 
 
 def user_dir(sub: str = "") -> str:
@@ -81,7 +114,7 @@ class TEXGAN_OT_check_devices(bpy.types.Operator):
 
     def execute(self, context):
         s = settings(context)
-        models = [m for m in library.LIBRARY.scan(s["folders"]) if m.ok]
+        models = [m for m in library_models(context) if m.ok]
         model = models[0].path if models else None
         if bpy.app.background:
             worker.check_devices(model, s["cuda_lib_dir"] or None)
@@ -115,6 +148,10 @@ class TEXGAN_AP_preferences(bpy.types.AddonPreferences):
                     "(cudart, cublas, cudnn ...). Empty: nvidia-* Python packages, then the system search path")
     max_size: IntProperty(name="Maximum Texture Size", default=DEFAULT_UI_MAX_SIZE, min=64, max=MAX_SIDE,
                           description="Largest width or height Generate accepts, in pixels")
+    trainer_python: StringProperty(
+        name="texgan Installation", subtype='FILE_PATH',
+        description="What trains new models: a Python interpreter, a virtual environment folder or a texgan "
+                    "executable of a texgan installation (empty: texgan on the PATH)")
 
     def draw(self, context):
         layout = self.layout
@@ -146,6 +183,16 @@ class TEXGAN_AP_preferences(bpy.types.AddonPreferences):
             for i, chunk in enumerate(_wrap(report["line"], 110)):
                 box.label(text=chunk, icon=icon if i == 0 else 'BLANK1')
         box.operator("texgan.check_devices", icon='FILE_REFRESH')
+
+        box = layout.box()
+        box.label(text="Training (New Model from Image)")
+        box.prop(self, "trainer_python")
+        check = SESSION.check
+        icon = {"ok": 'CHECKMARK', "error": 'ERROR', "checking": 'SORTTIME'}.get(check["state"], 'INFO')
+        line = check["line"] or "not checked yet: Check looks for texgan, its torch and the device it trains on"
+        for i, chunk in enumerate(_wrap(line, 110)):
+            box.label(text=chunk, icon=icon if i == 0 else 'BLANK1')
+        box.operator("texgan.check_installation", icon='VIEWZOOM')
 
 
 def _wrap(text: str, width: int) -> list:

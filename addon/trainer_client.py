@@ -10,8 +10,9 @@ installation. This module, stdlib only, is the whole client side:
   stop() sends one SIGTERM (the trainer finishes its step, checkpoints and exits), resume()
   continues the run; shutdown() runs at interpreter exit and kills anything left, so closing
   Blender never leaves an orphan trainer.
-* read_progress(run): step, elapsed/remaining, the last log.csv row and the newest tiled sample,
-  from the run folder alone (safe against a half-written last line or a PNG being written).
+* read_progress(run) (from train_progress): step, elapsed/remaining, the quality figure and the
+  newest tiled sample, from the run folder alone.
+* QUALITY_PRESETS: the panel's quality menu as `texgan train` flags, in this one place.
 * export_run(): `texgan export` of a finished or part-way run into a model library folder.
 
 Nothing here blocks for long except find_installation() and export_run() (they run torch in a
@@ -20,15 +21,12 @@ subprocess); call those off Blender's main thread or in background mode.
 from __future__ import annotations
 
 import atexit
-import csv
 import dataclasses
-import io
 import json
 import os
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -36,12 +34,15 @@ import threading
 import time
 from pathlib import Path
 
+# Progress reading lives in train_progress; its names stay importable from here.
+from .train_progress import (UNTIL_STOPPED_STEPS, Progress, checkpoint_info, newest_sample,  # noqa: F401
+                             read_progress)
+
 INSTALL_HINT = ("install texgan with Python 3.11: git clone the texgan repository, run `make setup` in it, "
                 "then set its .venv folder in the texgan preferences (or put .venv/bin on PATH)")
 PROBE_TIMEOUT_S = 120      # importing torch the first time can be slow on a cold disk
 STOP_TIMEOUT_S = 60        # a checkpoint of the default model takes well under a second; be patient
 TRAINER_LOG = "trainer.log"
-UNTIL_STOPPED_STEPS = 10 ** 9   # "Train until stopped" is --steps this large, without --max-minutes
 ERROR_PREFIX = "texgan: error:"
 # Subprocesses start here: with `python -m texgan.cli`, the working folder is on sys.path, and a
 # texgan source tree that happens to be there must not stand in for the installation.
@@ -153,110 +154,25 @@ def find_installation(python: str | None = None, path_env: str | None = None) ->
     raise TrainerNotFound(errors[-1])
 
 
-# --- progress ----------------------------------------------------------------------------
+# --- quality presets ------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class Progress:
-    step: int = 0
-    total_steps: int | None = None  # None: until stopped (or no config yet)
-    elapsed_s: float = 0.0          # training seconds over all invocations (log.csv "seconds")
-    remaining_s: float | None = None
-    last_row: dict | None = None    # the newest complete log.csv row, values as floats
-    sample: str | None = None       # newest complete samples/tiled_*.png
-    checkpoint_step: int | None = None
-    stopped_by: str | None = None   # how the last invocation ended: "steps", "time", "terminated", ...;
-                                    # None while running or before the first checkpoint
-
-    @property
-    def resumable(self) -> bool:
-        return self.checkpoint_step is not None
+# The panel's quality menu -> `texgan train` flags. Kept here, in one place, so the presets can be
+# retuned when the trainer's defaults change; only flags `texgan train --help` lists. Crop size is
+# what matters most: structure larger than the crop comes out as blobs, and larger crops cost time.
+QUALITY_PRESETS = {
+    "DRAFT": ("Draft", "Small crops: fastest, for fine-grained textures and quick tries",
+              ["--size", "32"]),
+    "STANDARD": ("Standard", "The trainer's defaults", []),
+    "HIGH": ("High", "Large crops: room for larger structure (bricks, tiles); 4x the pixels of Standard per step",
+             ["--size", "128"]),
+}
 
 
-def _log_rows(log_csv: Path) -> list:
-    """Complete rows of log.csv; a last line still being written (no newline yet, or cut short) is left out."""
+def preset_args(preset: str) -> list:
     try:
-        with log_csv.open(newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError):
-        return []
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = []
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    for values in reader:
-        if header is None or len(values) != len(header):
-            continue
-        try:  # an empty cell is a column not measured at that step (the quality probe runs every N steps)
-            rows.append({k: float(v) for k, v in zip(header, values) if v != ""})
-        except ValueError:
-            continue
-    return rows
-
-
-def _png_complete(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            f.seek(-12, os.SEEK_END)
-            return f.read(12)[4:8] == b"IEND"
-    except OSError:
-        return False
-
-
-def newest_sample(run: Path, kind: str = "tiled") -> str | None:
-    for p in sorted((run / "samples").glob(f"{kind}_*.png"), reverse=True):   # zero-padded step: name order
-        if _png_complete(p):
-            return str(p)
-    return None
-
-
-def checkpoint_info(run: Path) -> dict | None:
-    """The JSON info of run/checkpoint.safetensors, read from the safetensors header (no torch)."""
-    path = Path(run) / "checkpoint.safetensors"
-    try:
-        with path.open("rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
-        return json.loads(header["__metadata__"]["info"])
-    except (OSError, struct.error, ValueError, KeyError, TypeError):
-        return None
-
-
-def read_progress(run: str | Path, running_since: float | None = None) -> Progress:
-    """What a panel shows about a run folder. running_since: time.time() when this invocation
-    started, if it is running; with a --max-minutes budget it bounds the remaining time."""
-    run = Path(run)
-    prog = Progress()
-    try:
-        cfg = json.loads((run / "config.json").read_text())
-    except (OSError, ValueError):
-        cfg = {}
-    rows = _log_rows(run / "log.csv")
-    info = checkpoint_info(run)
-    if info:
-        prog.checkpoint_step = int(info["step"])
-        # While running, a checkpoint can still say how the *previous* invocation ended.
-        prog.stopped_by = None if running_since is not None else (info.get("stopped_by") or None)
-    if rows:
-        prog.last_row = rows[-1]
-        prog.step, prog.elapsed_s = int(rows[-1]["step"]), rows[-1]["seconds"]
-    elif info:
-        prog.step, prog.elapsed_s = prog.checkpoint_step, float(info.get("seconds", 0.0))
-    steps = int(cfg.get("steps", 0))
-    prog.total_steps = steps if 0 < steps < UNTIL_STOPPED_STEPS else None
-    prog.sample = newest_sample(run)
-    estimates = []
-    if prog.total_steps and len(rows) >= 2 and rows[-1]["seconds"] > rows[0]["seconds"]:
-        recent = rows[-min(len(rows), 20):]   # recent rate: resumes and warm-up do not skew it
-        rate = (recent[-1]["step"] - recent[0]["step"]) / max(recent[-1]["seconds"] - recent[0]["seconds"], 1e-9)
-        if rate > 0:
-            estimates.append(max(prog.total_steps - prog.step, 0) / rate)
-    if running_since is not None and cfg.get("max_minutes"):
-        estimates.append(max(cfg["max_minutes"] * 60 - (time.time() - running_since), 0.0))
-    prog.remaining_s = min(estimates) if estimates else None
-    if prog.stopped_by:   # finished (or stopped): nothing remains of this invocation
-        prog.remaining_s = 0.0
-    return prog
+        return list(QUALITY_PRESETS[preset][2])
+    except KeyError:
+        raise TrainerError(f"unknown quality preset {preset!r}; one of {', '.join(QUALITY_PRESETS)}") from None
 
 
 # --- launching and stopping -----------------------------------------------------------------
@@ -273,10 +189,11 @@ class TrainJob:
     sample_every: int = 50
     checkpoint_every: int = 100
     extra_args: list = dataclasses.field(default_factory=list)   # e.g. a quality preset's --size/--batch
+    label: str = ""                 # the name messages use (the model's); empty: the run folder's name
 
     @property
     def name(self) -> str:
-        return Path(self.run).name
+        return self.label or Path(self.run).name
 
     def argv(self) -> list:
         a = ["train", str(Path(self.image).resolve()), "--out", str(Path(self.run).resolve()),

@@ -142,8 +142,8 @@ def run_one(name: str, exemplar: str, out: str, minutes: float, overrides: dict,
         trained += seg * minutes / 8
         report, img = score(run, Path(exemplar))
         points.append({"minutes": round(trained, 3) if not steps else None, "step": result.step, "seconds": round(result.seconds, 1),
-                       **{k: report[k] for k in ("swd_ratio", "swd_ratio_levels", "swd_ratio_worst", "seam_ratio",
-                                                  "diversity", "diversity_real")}})
+                       **{k: report[k] for k in ("swd_ratio", "swd_ratio_levels", "swd_ratio_worst", "color_ratio",
+                                                  "seam_ratio", "diversity", "diversity_real")}})
         samples.append(img)
     cfg_used = json.loads((run / "config.json").read_text())
     return {"name": name, "kind": KINDS.get(name) or PHOTOS[name][0], "exemplar": exemplar, "points": points,
@@ -207,7 +207,7 @@ def main(argv=None) -> int:
         last = r["points"][-1]
         levels = " ".join(f"{x:.2f}" for x in last["swd_ratio_levels"])
         print(f"{r['name']:14s} step {last['step']:6d} {last['seconds']:6.0f}s  swd_ratio {last['swd_ratio']:.2f}  levels {levels}  "
-              f"worst {last['swd_ratio_worst']:.2f}  seam {last['seam_ratio']:.2f}")
+              f"worst {last['swd_ratio_worst']:.2f}  colour {last['color_ratio']:.2f}  seam {last['seam_ratio']:.2f}")
     if args.report:
         from quality_report import write_report
         write_report(results, out, ROOT / "docs")

@@ -12,8 +12,8 @@ def _fmt(x) -> str:
 def table(results: dict) -> list[str]:
     budget = "steps" if results["rows"] and results["rows"][0]["points"][-1]["minutes"] is None else "min"
     head = ["| exemplar | kind | structure → crop, resolution, D scales | " + budget
-            + " | steps | SWD ratio (mean) | per level, fine → coarse | worst | seam | diversity (real) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            + " | steps | SWD ratio (mean) | per level, fine → coarse | worst | colour | seam | diversity (real) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines = []
     for r in results["rows"]:
         c = r["config"]
@@ -23,7 +23,7 @@ def table(results: dict) -> list[str]:
             levels = " / ".join(_fmt(v) for v in p["swd_ratio_levels"])
             who = f"{r['name']} | {r['kind']} | {plan}" if i == 0 else " | | "   # the first row names the exemplar
             lines.append(f"| {who} | {when:g} | {p['step']} | {_fmt(p['swd_ratio'])} | "
-                         f"{levels} | **{_fmt(p['swd_ratio_worst'])}** | {_fmt(p['seam_ratio'])} | "
+                         f"{levels} | **{_fmt(p['swd_ratio_worst'])}** | {_fmt(p.get('color_ratio'))} | {_fmt(p['seam_ratio'])} | "
                          f"{_fmt(p['diversity'])} ({_fmt(p['diversity_real'])}) |")
     return head + lines
 

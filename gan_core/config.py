@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -59,6 +59,13 @@ class TrainConfig:
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     d_widths: tuple[int, ...] = (32, 64, 64)
     d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
+    # Patch-distribution matching (losses.patch_swd_loss): a sliced-Wasserstein term in the G loss on an
+    # image pyramid of pixel patches. adv_weight 0 trains G by this term alone (no discriminator step).
+    swd_weight: float = 0.0
+    swd_levels: int = 4
+    swd_patch: int = 7
+    swd_projections: int = 64
+    adv_weight: float = 1.0
     # Salimans et al. 2016 improvements (off by default)
     minibatch_std: bool = False
     label_smoothing: float = 0.0   # one-sided: real label 1 - this
@@ -108,6 +115,8 @@ class TrainConfig:
             default = known[k].default
             if isinstance(default, tuple):
                 v = tuple(v)
+                if all(isinstance(d, float) for d in default):   # TOML's [0, 0.9]: an int where a float is meant
+                    v = tuple(float(x) if isinstance(x, int) else x for x in v)
             values[k] = v
         return cls(**values)
 
@@ -162,6 +171,10 @@ class TrainConfig:
             raise ConfigError("--structure-px must be > 0 (0 = measure)")
         if not 0 <= self.g_latent_blocks <= 8:
             raise ConfigError("--g-latent-blocks must be 0 to 8")
+        if self.swd_weight < 0 or self.adv_weight < 0 or (self.swd_weight == 0 and self.adv_weight == 0):
+            raise ConfigError("--swd-weight and --adv-weight must be >= 0, and not both 0")
+        if not (1 <= self.swd_levels <= 6 and 1 <= self.swd_patch <= 15 and self.swd_projections >= 1):
+            raise ConfigError("--swd-levels must be 1 to 6, --swd-patch 1 to 15, --swd-projections >= 1")
         if self.nproc < 1:
             raise ConfigError("--nproc must be at least 1")
         if self.dist_backend not in ("auto", "gloo", "nccl"):

@@ -12,7 +12,6 @@ training step only slices crops out of them.
 """
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -130,19 +130,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, cfg, nproc: int, port: int, show_progress: bool) -> None:
+def _worker(rank: int, train, cfg, nproc: int, port: int, show_progress: bool) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    from .train import train
     train(cfg, show_progress=show_progress and rank == 0)
 
 
-def spawn(cfg, show_progress: bool) -> None:
-    """Run train(cfg) in cfg.nproc local processes (one node) and wait for them."""
+def spawn(train, cfg, show_progress: bool) -> None:
+    """Run train(cfg) in cfg.nproc local processes (one node) and wait for them. The caller passes
+    its train function (a module-level one, so it pickles by name): this module never imports train.py."""
     import torch.multiprocessing as mp
     port = free_port()
     try:
-        mp.spawn(_worker, args=(cfg, cfg.nproc, port, show_progress), nprocs=cfg.nproc, join=True)
+        mp.spawn(_worker, args=(train, cfg, cfg.nproc, port, show_progress), nprocs=cfg.nproc, join=True)
     except mp.ProcessRaisedException as e:
         lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
         raise RuntimeError(f"a training process failed: {lines[-1] if lines else e}") from None

@@ -108,6 +108,34 @@ def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tens
     return (real_features.mean(dims) - fake_features.mean(dims)).pow(2).mean()
 
 
+def patch_swd_loss(fake: torch.Tensor, real: torch.Tensor, levels: int = 4, patch: int = 7,
+                   projections: int = 64, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sliced Wasserstein distance between the patch distributions of fake and real, on an image pyramid.
+
+    The idea of GPDM (Elnekave & Weiss 2022) and of Heitz et al. 2021, on raw pixel patches: at each
+    octave, every `patch`x`patch` patch is projected on random unit directions (one convolution), and
+    the sorted projections of fake and real are matched. Coarse octaves see whole structures, fine ones
+    detail; no network judges, so it cannot collapse and costs one G backward. The directions are redrawn
+    every call. Fake and real may have different sizes (real quantiles are resampled to the fake's count).
+    """
+    total = fake.new_zeros(())
+    channels = fake.shape[1]
+    for level in range(levels):
+        if level:
+            fake, real = F.avg_pool2d(fake, 2), F.avg_pool2d(real, 2)
+        p = min(patch, fake.shape[-1], fake.shape[-2], real.shape[-1], real.shape[-2])
+        w = torch.randn(projections, channels * p * p, generator=generator).to(fake)
+        w = (w / w.norm(dim=1, keepdim=True)).view(projections, channels, p, p)
+        pf = F.conv2d(fake, w).transpose(0, 1).reshape(projections, -1).sort(dim=1).values
+        with torch.no_grad():
+            pr = F.conv2d(real, w).transpose(0, 1).reshape(projections, -1).sort(dim=1).values
+            if pr.shape[1] != pf.shape[1]:   # the real quantiles at the fake's sample positions
+                idx = torch.linspace(0, pr.shape[1] - 1, pf.shape[1], device=pr.device).round().long()
+                pr = pr[:, idx]
+        total = total + (pf - pr).pow(2).mean()
+    return total / levels
+
+
 def clip_weights(module: torch.nn.Module, bound: float) -> None:
     """Arjovsky et al. 2017: clamp every critic parameter to [-bound, bound] after each step."""
     with torch.no_grad():

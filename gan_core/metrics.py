@@ -29,6 +29,7 @@ __all__ = [
     "extract_descriptors",
     "normalize_descriptors",
     "multiscale_swd",
+    "color_distance",
     "seam_ratio",
     "diversity",
     "random_crops",
@@ -186,6 +187,14 @@ def sliced_wasserstein_distance(a: torch.Tensor, b: torch.Tensor, n_projections:
     return float(torch.stack(results).mean())
 
 
+def color_distance(a: torch.Tensor, b: torch.Tensor, seed: int = 0, pixels: int = 16384) -> float:
+    """Sliced W1 (x1e3) between the pixel colours of image sets a and b [N, C, H, W]."""
+    g = torch.Generator().manual_seed(seed + 77)
+    pa, pb = (x.float().permute(0, 2, 3, 1).reshape(-1, x.shape[1]) for x in (a, b))
+    pa, pb = (p[torch.randperm(p.shape[0], generator=g)[:pixels]] for p in (pa, pb))
+    return 1e3 * sliced_wasserstein_distance(pa, pb, n_projections=64, repeats=1, generator=g)
+
+
 def multiscale_swd(fake: torch.Tensor, real: torch.Tensor, levels: int | None = None,
                    seed: int = 0, per_image: int = 128, n_projections: int = 512,
                    repeats: int = 4) -> dict:
@@ -340,6 +349,9 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
                the same per Laplacian level, finest first; swd_ratio_worst is the largest
                level ratio (coarse structure fails there first).
     seam_ratio mean seam_ratio over the fakes (1.0 = seamless).
+    color_distance, color_floor, color_ratio
+               sliced W1 between the pixel colours of the fake and the reference crops, its
+               floor (held-out real crops) and their ratio: wrong hues show here (x1e3).
     diversity  mean L1 between fakes of different seeds; diversity_real is the same for
                random exemplar crops (fake-sized where two fit side by side, else `crop`).
 
@@ -371,6 +383,10 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
     # Large structure lives in the coarse levels, where a mean over levels hides a failure.
     level_ratios = [f / r if r > 0 else None for f, r in zip(swd_f["per_level"], swd_r["per_level"])]
 
+    # Colour: the Laplacian levels are band-pass (colour lives only in the coarsest residual), so
+    # compare the distribution of pixel colours itself, against the same floor.
+    color, color_floor = (color_distance(x, ref_crops, seed) for x in (fake_crops, held_crops))
+
     div = diversity(fakes) if n >= 2 else None
     if n < 2:
         notes.append("diversity: needs at least 2 generated textures")
@@ -391,6 +407,9 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
         "swd_floor_levels": swd_r["per_level"],
         "swd_ratio_levels": level_ratios,
         "swd_ratio_worst": max((r for r in level_ratios if r is not None), default=None),
+        "color_distance": color,
+        "color_floor": color_floor,
+        "color_ratio": color / color_floor if color_floor > 0 else None,
         "seam_ratio": sum(seam_ratio(f) for f in fakes) / n,
         "diversity": div,
         "diversity_real": div_real,

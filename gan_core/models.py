@@ -16,15 +16,30 @@ seamlessly too; consumers get the learned vectors from the model's metadata.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 
+class SpecDict:
+    """JSON round trip of a spec dataclass (checkpoints and metadata store specs; widths as lists)."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
 @dataclass
-class GeneratorSpec:
+class GeneratorSpec(SpecDict):
     local_channels: int = 16
     global_channels: int = 16
     periodic_channels: int = 4
@@ -57,16 +72,6 @@ class GeneratorSpec:
         """Pixels per latent cell at the training resolution."""
         return 2 ** (len(self.widths) - 1)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorSpec":
-        d = dict(d)
-        d["widths"] = tuple(d["widths"])
-        return cls(**d)
 
 
 def wrap_conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
@@ -203,7 +208,7 @@ def periodic_channels(wave_vectors: torch.Tensor, phase: torch.Tensor, height: i
 
 
 @dataclass
-class DiscriminatorSpec:
+class DiscriminatorSpec(SpecDict):
     in_channels: int = 3
     widths: tuple[int, ...] = (64, 128, 256)
     minibatch_std: bool = False
@@ -213,16 +218,6 @@ class DiscriminatorSpec:
     # downsampled 2**k, so the coarse ones judge structure larger than one patch D can see.
     scales: int = 1
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiscriminatorSpec":
-        d = dict(d)
-        d["widths"] = tuple(d["widths"])
-        return cls(**d)
 
 
 def sn(module: nn.Module) -> nn.Module:

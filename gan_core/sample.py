@@ -6,7 +6,6 @@ from pathlib import Path
 import torch
 
 from .checkpoint import module_state, read_checkpoint
-from .config import TrainConfig
 from .models import GeneratorSpec, TextureGenerator
 
 

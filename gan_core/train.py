@@ -4,7 +4,8 @@ Phases of one step, in order (names match the log columns):
   D    discriminator on augmented real crops vs. detached fakes (n_critic times;
        WGAN-GP adds its gradient penalty here, WGAN clips the critic's weights after it)
   R1   lazy R1 penalty on reals every `r1_every` steps (logistic and hinge losses)
-  G    generator through the discriminator (+ feature matching)
+  G    generator through the discriminator (+ feature matching, + the patch-SWD term when swd_weight > 0;
+       adv_weight 0 skips D and R1: G learns from the patch term alone)
   EMA  exponential moving average of G's weights (what gets sampled and exported)
 With several processes (see distributed.py) each phase averages its gradients over the
 ranks before the optimiser step; with --progressive the G and D phases run at the
@@ -13,6 +14,7 @@ stage's resolution (see progressive.py).
 Run directory (written by rank 0 only):
   config.json               the resolved configuration
   checkpoint.safetensors    G, EMA G, D, optimisers, RNG, step (atomic; `--resume` continues it)
+  checkpoint.diverged.safetensors   the state where the loss became NaN/Inf (the good checkpoint is kept)
   progressive.safetensors   the progressive output heads (only with --progressive)
   log.csv                   one row per `log_every` steps
   loss.png                  loss curves
@@ -31,9 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from . import __version__
@@ -42,13 +42,14 @@ from . import progressive
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_write, load_optimizers, module_state, read_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, load_class_exemplars, load_exemplars,
-                   to_uint8_image, warn)
-from .metrics import QualityProbe
-from .losses import LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty, r1_penalty
+                   warn)
+from .losses import (LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty,
+                     patch_swd_loss, r1_penalty)
 from .structure import plan_training, structure_size
 from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema
+from .monitor import LOG_FIELDS, drop_log_rows_after, make_probe, plot_losses, save_previews
 
-LOG_FIELDS = ["step", "seconds", "loss_d", "loss_g", "penalty", "d_real", "d_fake", "images_per_s", "swd_ratio", "swd_worst"]
+DIVERGED_NAME = "checkpoint.diverged.safetensors"   # the state at a NaN/Inf stop, for inspection
 
 # Config fields that fix the models' shapes: a --resume must keep them.
 SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
@@ -196,7 +197,7 @@ def train(cfg: TrainConfig, show_progress: bool = True, builders: Builders | Non
             raise ConfigError(f"--batch {cfg.batch} must be divisible by the number of processes ({cfg.nproc})")
         # fail early, in one line
         load_class_exemplars(cfg.data) if cfg.conditional else load_exemplars(cfg.data, cfg.derive_maps, cfg.size)
-        dist.spawn(cfg, show_progress)
+        dist.spawn(train, cfg, show_progress)
         _, saved = read_checkpoint(Path(cfg.out))
         return TrainResult(Path(cfg.out), saved["step"], saved["stopped_by"], saved["seconds"])
     try:
@@ -253,6 +254,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     objective = OBJECTIVES[cfg.loss]
     n_critic = cfg.resolved_n_critic()
     reuse_fake = n_critic == 1
+    adversarial = cfg.adv_weight > 0
     step, seconds_before = 0, 0.0
 
     if cfg.resume:
@@ -315,7 +317,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     def aug(x):
         return augment(x, cfg.translate, cfg.color_jitter, n_color, aug_rng)
 
-    def checkpoint(stopped_by: str = ""):
+    def checkpoint(stopped_by: str = "", path: Path = ckpt_path):
         if not rank.is_main:
             return
         info = {"texgan_version": __version__, "step": step, "seconds": seconds_before + (time.time() - t_start),
@@ -331,7 +333,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             from safetensors.torch import save_file
             state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
             atomic_write(run / progressive.HEADS_NAME, lambda tmp: save_file(state, tmp))
-        save_checkpoint(ckpt_path, G=G, G_ema=G_ema, D=D, opt_g=opt_g, opt_d=opt_d, rng=rng, info=info)
+        save_checkpoint(path, G=G, G_ema=G_ema, D=D, opt_g=opt_g, opt_d=opt_d, rng=rng, info=info)
 
     log_file = log = None
     if rank.is_main:
@@ -363,7 +365,12 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             # With one critic step the fake is drawn once with autograd on: D trains on it
             # detached and the G phase reuses it (as the DCGAN example does), saving a G forward.
             D.requires_grad_(True)
-            for _ in range(n_critic):
+            if not adversarial:   # G learns from the patch term alone: no D step, nothing to log for D
+                real, real_cls = real_batch(batch)
+                real = at_stage(real)
+                zero = torch.zeros((), device=device)
+                loss_d = penalty = d_real = d_fake = zero
+            for _ in range(n_critic if adversarial else 0):
                 real, real_cls = real_batch(batch)
                 real = at_stage(real)
                 with torch.set_grad_enabled(reuse_fake), autocast():
@@ -387,7 +394,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                     clip_weights(D, cfg.wgan_clip)
 
             # --- R1: lazy regularisation on reals (not for the Wasserstein critics) -------------
-            if cfg.r1_gamma > 0 and cfg.loss not in WASSERSTEIN and step % cfg.r1_every == 0:
+            if adversarial and cfg.r1_gamma > 0 and cfg.loss not in WASSERSTEIN and step % cfg.r1_every == 0:
                 real_r1, cls_r1 = real_batch(batch)
                 real_r1 = aug(at_stage(real_r1)).detach().requires_grad_(True)
                 penalty = r1_penalty(D(real_r1, cls_r1), real_r1)
@@ -398,15 +405,22 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
 
             # --- G: fool D ---------------------------------------------------------------------
             D.requires_grad_(False)
-            if reuse_fake:
+            if reuse_fake and adversarial:
                 fake_cls = real_cls
             else:
-                fake_cls = random_classes(batch)
+                # The patch term compares fakes with these reals: same classes then.
+                fake_cls = real_cls if cfg.swd_weight > 0 else random_classes(batch)
                 with autocast():
-                    fake_aug = aug(fakes(batch, fake_cls, stage).float())
+                    fake = fakes(batch, fake_cls, stage).float()
+                    fake_aug = aug(fake)
             with autocast():
-                loss_g = objective.g_loss(D(fake_aug, fake_cls).float())
-                if cfg.feature_matching > 0:
+                loss_g = torch.zeros((), device=device)
+                if adversarial:
+                    loss_g = cfg.adv_weight * objective.g_loss(D(fake_aug, fake_cls).float())
+                if cfg.swd_weight > 0:   # un-augmented: colour jitter would blur the colours being matched
+                    loss_g = loss_g + cfg.swd_weight * patch_swd_loss(
+                        fake.float(), real.float(), cfg.swd_levels, cfg.swd_patch, cfg.swd_projections, aug_rng)
+                if adversarial and cfg.feature_matching > 0:
                     with torch.no_grad():
                         real_feat = D.features(real_aug).float()
                     loss_g = loss_g + cfg.feature_matching * feature_matching_loss(real_feat, D.features(fake_aug).float())
@@ -437,7 +451,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 flags[0] = codes[0]
                 flags[2:] /= rank.world
             if flags[1] > 0:
-                checkpoint("diverged")
+                # The NaN state goes beside the last good checkpoint, never over it: --resume still works.
+                checkpoint("diverged", run / DIVERGED_NAME)
                 raise RuntimeError(f"training diverged at step {step} (loss is NaN/Inf); try a lower learning rate or another --loss")
             quality = probe.measure() if probe and step % cfg.quality_every == 0 else None
             if rank.is_main and (step % cfg.log_every == 0 or step == cfg.steps or flags[0] > 0 or quality):  # last step too
@@ -478,95 +493,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     return TrainResult(run, step, stopped_by, seconds_before + time.time() - t_start)
 
 
-class Probe:
-    """The SWD ratio of the EMA generator on fixed latents, every `quality_every` steps (rank 0):
-    a few crops at the training resolution, so a user sees when more training stops paying."""
-
-    def __init__(self, quality: QualityProbe, G_ema, z: torch.Tensor):
-        self.quality, self.G_ema, self.z, self.last = quality, G_ema, z, None
-
-    @torch.no_grad()
-    def measure(self) -> tuple[float, float]:
-        fakes = (self.G_ema(self.z, full_res=False).float().cpu() + 1) / 2
-        self.last = self.quality.ratio(fakes)
-        return self.last
-
-
-def make_probe(cfg: TrainConfig, exemplars, G_ema, lh: int, lw: int) -> Probe | None:
-    if not cfg.quality_every or cfg.arch == "dcgan" or cfg.conditional:
-        return None
-    image = max(exemplars.images, key=lambda im: im.shape[1] * im.shape[2])
-    try:
-        quality = QualityProbe((image.float().cpu() + 1) / 2, cfg.size, seed=cfg.seed)
-    except ValueError:   # exemplar too small for the probe's crops: train without it
-        return None
-    z = G_ema.sample_latent(32, lh, lw, torch.Generator().manual_seed(cfg.seed + 5))
-    return Probe(quality, G_ema, z)
-
-
 def read_checkpoint_heads(path: Path) -> dict:
     from safetensors.torch import load_file
     if not path.is_file():
         raise CheckpointError(f"--resume --progressive: {path} is missing")
     return load_file(str(path))
-
-
-def drop_log_rows_after(log_csv: Path, step: int) -> None:
-    if not log_csv.exists():
-        return
-    with log_csv.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-    with log_csv.open("w", newline="") as f:
-        w = csv.DictWriter(f, LOG_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-
-
-@torch.no_grad()
-def save_previews(G_ema, fixed_z: torch.Tensor, folder: Path, step: int, classes: torch.Tensor | None = None) -> None:
-    """A 4x2 grid of EMA samples and one sample tiled 2x2 (a seam shows as a cross);
-    for a conditional model the grid cycles through the classes."""
-    imgs = (G_ema(fixed_z, classes) if classes is not None else G_ema(fixed_z)).float().cpu()
-    tiles = [to_uint8_image(im) for im in imgs]
-    rows = [np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)]
-    Image.fromarray(np.concatenate(rows, axis=0)).save(folder / f"grid_{step:06d}.png")
-    Image.fromarray(np.tile(tiles[0], (2, 2, 1))).save(folder / f"tiled_{step:06d}.png")
-    extra = imgs.shape[1] - 3
-    if extra > 0:  # show extra maps (height, roughness) next to each other for the first sample
-        maps = [to_uint8_image(imgs[0, 3 + i:4 + i]) for i in range(extra)]
-        Image.fromarray(np.concatenate(maps, axis=1)).save(folder / f"maps_{step:06d}.png")
-
-
-def plot_losses(log_csv: Path, out_png: Path) -> None:
-    """Loss curves, and beside them the SWD ratio probes (log scale; 1 = as good as the exemplar)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    with log_csv.open() as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    steps = [int(r["step"]) for r in rows]
-    probed = [r for r in rows if r.get("swd_ratio")]
-    fig, axes = plt.subplots(1, 2 if probed else 1, figsize=(11 if probed else 7, 3.5), dpi=100, squeeze=False)
-    ax = axes[0, 0]
-    for key in ("loss_d", "loss_g", "penalty"):
-        ax.plot(steps, [float(r[key]) for r in rows], label=key, linewidth=1)
-    ax.set_xlabel("step")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    if probed:
-        ax = axes[0, 1]
-        ps = [int(r["step"]) for r in probed]
-        ax.plot(ps, [float(r["swd_ratio"]) for r in probed], label="SWD ratio (mean of levels)", linewidth=1)
-        ax.plot(ps, [float(r["swd_worst"]) for r in probed], label="SWD ratio (worst level)", linewidth=1)
-        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.legend()
-        ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    tmp = out_png.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_png)

@@ -27,6 +27,9 @@ pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H, SEED = 40, 24, 7  # non-square, not a multiple of the scale: exercises the resampler too
+PHOTO = ROOT / "gan_core" / "exemplars" / "planks" / "basecolor.png"
+TINY_TRAINING = ("--size 32 --batch 4 --local-channels 4 --global-channels 4 --g-widths 32 32 16 8 "
+                 "--d-widths 16 32 32 --device cpu --sample-every 2 --checkpoint-every 2")
 
 SCRIPT = textwrap.dedent(r'''
     import importlib, json, os, sys, traceback
@@ -34,7 +37,7 @@ SCRIPT = textwrap.dedent(r'''
     import bpy
 
     zip_path, repo_dir, model, out_dir = sys.argv[1:5]
-    W, H, SEED = (int(v) for v in sys.argv[5:8])
+    W, H, SEED = (int(v) for v in sys.argv[5:8])  # then argv 8, 9: a photo and tiny `texgan train` flags
     R = {}
     MOD = "bl_ext.texgan_test.texgan"
 
@@ -186,6 +189,23 @@ SCRIPT = textwrap.dedent(r'''
                      for m in bpy.data.materials if m.node_tree for n in m.node_tree.nodes
                      if n.get("texgan_role") == "image:base_color"]
 
+    # Train from a photo through the installed extension (a real `texgan train` subprocess of this venv's
+    # texgan, set as the installation in the preferences), then Generate with the new model by its name.
+    prefs = bpy.context.preferences.addons[MOD].preferences
+    prefs.trainer_python = sys.executable
+    try:
+        R["train"] = sorted(bpy.ops.texgan.train(image=sys.argv[8], name="Photo wall", steps=4, minutes=0,
+                                                 derive_maps=True, quality='DRAFT', trainer_args=sys.argv[9])), None
+    except RuntimeError as ex:
+        R["train"] = ["CANCELLED"], str(ex).strip()
+    R["train_runs"] = sorted(os.listdir(bpy.utils.extension_path_user(MOD, path="runs")))
+    R["train_selected"] = bpy.context.scene.texgan.model
+    bpy.ops.mesh.primitive_cube_add(location=(0, 0, 5))
+    bpy.context.active_object.data.materials.append(bpy.data.materials.new("Trained"))
+    R["train_generate"] = call(model="Photo wall", width=32, height=32, seed=1)
+    R["train_links"] = sorted((l.from_node.name, l.to_node.name, l.to_socket.name)
+                              for l in bpy.data.materials["Trained"].node_tree.links)
+
     # Undo of the generate step exists in interactive sessions only; in background there is no undo stack.
     bpy.ops.preferences.addon_disable(module=MOD)
     R["disabled"] = MOD not in bpy.context.preferences.addons
@@ -220,8 +240,8 @@ def blender_run(linux_zip, addon_model, tmp_path_factory) -> tuple[dict, Path]:
     out.mkdir()
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(work / "user"), PYTHONNOUSERSITE="1")
     proc = subprocess.run([sys.executable, str(script), str(linux_zip), str(work / "repo"), str(model), str(out),
-                           str(W), str(H), str(SEED)], capture_output=True, text=True, env=env, cwd=work,
-                          timeout=600)
+                           str(W), str(H), str(SEED), str(PHOTO), TINY_TRAINING], capture_output=True, text=True,
+                          env=env, cwd=work, timeout=600)
     result_file = out / "result.json"
     assert proc.returncode == 0 and result_file.exists(), proc.stdout[-4000:] + proc.stderr[-4000:]
     return json.loads(result_file.read_text()), out
@@ -354,6 +374,19 @@ def test_starter_model_from_the_zip_paints_a_material(blender_run):
     assert r["starter"] == [["FINISHED"], None], r["starter"]
     assert "cobbles" in str(r["starter_material"]["model"]) and len(r["starter_material"]["images"]) >= 3
     assert r["starter_std"] > 0.02  # a real texture, not a flat colour
+
+
+def test_installed_extension_trains_from_a_photo_and_generate_paints_the_new_model(blender_run, addon_model):
+    """The issue's Done-when: the installed extension trains through bpy.ops.texgan.train, the model
+    lands in the first library folder and is selected, and Generate wires base colour, height and roughness."""
+    r, _ = blender_run
+    assert r["train"] == [["FINISHED"], None], r["train"]
+    assert r["train_runs"] == ["Photo_wall"]                # run folders live in the extension's user folder
+    assert r["train_selected"].endswith(os.path.join("library", "Photo_wall.onnx")), r["train_selected"]
+    assert r["train_generate"] == [["FINISHED"], None], r["train_generate"]
+    links = {tuple(link) for link in r["train_links"]}
+    assert {("texgan base_color", "Principled BSDF", "Base Color"), ("texgan roughness", "Principled BSDF", "Roughness"),
+            ("texgan height", "texgan bump", "Height"), ("texgan bump", "Principled BSDF", "Normal")} <= links
 
 
 def test_saved_blend_keeps_images_and_disable_unregisters(blender_run):

@@ -215,3 +215,15 @@ def test_evaluate_small_exemplar_falls_back_and_says_so(bricks):
     rep = M.evaluate(torch.rand(2, 3, 64, 64), small, crop=64, n_crops=16, per_image=16)
     assert "too small for disjoint halves" in rep["notes"][0]
     assert rep["swd_floor"] > 0
+
+
+def test_colour_ratio_flags_wrong_hues_that_the_band_pass_levels_barely_see():
+    """A texture with its colour channels rotated keeps every edge and grain, so the Laplacian levels
+    change little; the pixel-colour distance sees the wrong hues (a green-magenta failure)."""
+    moss = load_basecolor("moss")
+    fakes = torch.stack([moss.roll((40 * i, 70 * i), (1, 2)) for i in range(4)])
+    fair = M.evaluate(fakes, moss, crop=64, n_crops=32, per_image=32)
+    wrong = M.evaluate(fakes[:, [2, 0, 1]], moss, crop=64, n_crops=32, per_image=32)
+    assert fair["color_ratio"] < 2.0
+    assert wrong["color_ratio"] > 4 * fair["color_ratio"]
+    assert wrong["color_distance"] > wrong["color_floor"] > 0

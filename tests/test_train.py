@@ -193,11 +193,13 @@ def test_refuses_to_overwrite_a_run(tiny_run, capsys, tiny_flags):
 
 def test_toml_config_and_flags(tmp_path, capsys, tiny_flags):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'data = "{EXEMPLARS / "moss"}"\nloss = "hinge"\nseed = 5\nmax-minutes = 1.0\n')
+    cfg.write_text(f'data = "{EXEMPLARS / "moss"}"\nloss = "hinge"\nseed = 5\nmax-minutes = 1.0\n'
+                   'optimizer = "adam"\nbetas = [0, 0.9]\n')   # an int where a float is meant: still fine
     code = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--seed", "9"] + tiny_flags)
     assert code == 0
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert saved["loss"] == "hinge" and saved["seed"] == 9 and saved["max_minutes"] == 1.0
+    assert saved["betas"] == [0.0, 0.9] and isinstance(saved["betas"][0], float)
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "L", "I;16", "P"])

@@ -84,7 +84,7 @@ def test_signal_checkpoints_exits_and_resume_continues(tmp_path, sig, reason, co
                 assert torch.allclose(a[k], b[k], atol=1e-5), (prefix, k)
 
 
-def test_divergence_is_one_line_and_leaves_a_diverged_checkpoint(tmp_path):
+def test_divergence_is_one_line_and_keeps_the_good_checkpoint(tmp_path):
     run = tmp_path / "r"
     # Adam's step is about lr whatever the gradient: at 1e30 the weights overflow within a step or two.
     cmd = train_cmd(run, "--steps", "50", "--loss", "nonsat", "--optimizer", "adam", "--lr-g", "1e30", "--lr-d", "1e30")
@@ -94,6 +94,26 @@ def test_divergence_is_one_line_and_leaves_a_diverged_checkpoint(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("texgan: error: training diverged at step ") and "lower learning rate" in last, last
     step = int(last.removeprefix("texgan: error: training diverged at step ").split()[0])
-    _, info = read_checkpoint(run)
+    _, info = read_checkpoint(run / "checkpoint.diverged.safetensors")
     assert info["stopped_by"] == "diverged" and info["step"] == step and step < 50
     assert all(s < step for s in log_steps(run))  # the NaN step is not logged as a result
+
+
+def test_divergence_never_overwrites_the_good_checkpoint(tmp_path):
+    """A run that goes NaN after a resume: the checkpoint it resumed from is kept byte for byte."""
+    from gan_core.config import build_config
+    from gan_core.train import Builders, build_models, train
+
+    def nan_critic(cfg, *args, **kw):   # a real D whose logits turn NaN: the trainer's divergence path
+        G, D = build_models(cfg, *args, **kw)
+        D.register_forward_hook(lambda module, inputs, out: out * float("nan"))
+        return G, D
+
+    values = dict(data=str(EXEMPLARS / "moss"), out=str(tmp_path / "g"), steps=2, batch=2, size=32,
+                  g_widths=(16, 16, 8, 8), d_widths=(8, 8, 8), sample_every=10 ** 6, quality_every=0)
+    train(build_config(values), show_progress=False)
+    before = (tmp_path / "g" / "checkpoint.safetensors").read_bytes()
+    with pytest.raises(RuntimeError, match="training diverged at step 3"):
+        train(build_config({**values, "steps": 10, "resume": True}), show_progress=False, builders=Builders(models=nan_critic))
+    assert (tmp_path / "g" / "checkpoint.safetensors").read_bytes() == before
+    assert read_checkpoint(tmp_path / "g" / "checkpoint.diverged.safetensors")[1]["stopped_by"] == "diverged"

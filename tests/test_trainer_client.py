@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from addon import trainer_client as tc
+from addon.train_progress import clock, describe
+from addon.train_session import run_folder
 from conftest import EXEMPLARS, ROOT
 
 PHOTO = EXEMPLARS / "planks" / "basecolor.png"
@@ -96,6 +99,7 @@ def test_train_to_the_end_then_progress_and_export(install, tmp_path):
     assert (p.step, p.total_steps, p.checkpoint_step, p.stopped_by) == (4, 4, 4, "steps")
     assert p.remaining_s == 0 and p.elapsed_s > 0 and p.last_row["step"] == 4 and "loss_d" in p.last_row
     assert p.sample.endswith("tiled_000004.png")
+    assert describe(p, running=False) == ["Step 4/4", f"{clock(p.elapsed_s)} trained", "Finished, checkpoint at step 4"]
 
     lib = tmp_path / "library"
     model = tc.export_run(install, run, lib, name="My planks!")
@@ -170,6 +174,43 @@ def test_progress_reader_skips_a_half_written_row_and_png(tmp_path):
     (run / "log.csv").write_text(header + rows + "60,6.0,0.4,-0.1,0.1,0.3,-0.3,40.0\n")
     assert tc.read_progress(run).step == 60
     assert tc.read_progress(tmp_path / "empty").step == 0                  # nothing there yet: no error
+
+
+def test_quality_figure_is_the_newest_measured_swd_ratio_and_the_panel_text_says_it(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"steps": 0 + tc.UNTIL_STOPPED_STEPS, "max_minutes": 0}))
+    header = "step,seconds,loss_d,loss_g,penalty,d_real,d_fake,images_per_s,swd_ratio,swd_worst\n"
+    rows = ("100,10,0.5,-0.2,0.1,0.3,-0.3,40.0,3.25,5.0\n"
+            "110,11,0.5,-0.2,0.1,0.3,-0.3,40.0,,\n"       # the probe runs every N steps: empty cells between
+            "200,20,0.5,-0.2,0.1,0.3,-0.3,40.0,2.5,4.0\n"
+            "210,21,0.5,-0.2,0.1,0.3,-0.3,40.0,,\n")
+    (run / "log.csv").write_text(header + rows)
+    p = tc.read_progress(run, running_since=0.0)
+    assert p.quality == 2.5 and p.step == 210 and p.total_steps is None
+    assert describe(p, running=True) == ["Step 210 (until stopped)", "0:21 trained",
+                                         "Quality (SWD ratio, 1 = like the photo): 2.50"]
+    assert (clock(59.6), clock(3725), clock(None)) == ("1:00", "1:02:05", "?")
+
+
+def test_a_new_training_of_a_name_never_lands_on_an_existing_run(tmp_path):
+    assert run_folder(tmp_path, "My wall!") == tmp_path / "My_wall"
+    (tmp_path / "My_wall").mkdir()
+    (tmp_path / "My_wall" / "trainer.log").write_text("a failed start leaves no checkpoint: reuse the folder")
+    assert run_folder(tmp_path, "My wall!") == tmp_path / "My_wall"
+    (tmp_path / "My_wall" / "checkpoint.safetensors").write_bytes(b"")
+    assert run_folder(tmp_path, "My wall!") == tmp_path / "My_wall-2"
+
+
+def test_quality_presets_are_flags_the_trainer_has():
+    r = subprocess.run([sys.executable, "-m", "texgan.cli", "train", "--help"], capture_output=True, text=True)
+    known = set(re.findall(r"--[a-z][a-z0-9-]*", r.stdout))
+    assert "STANDARD" in tc.QUALITY_PRESETS and tc.preset_args("STANDARD") == []
+    for key in tc.QUALITY_PRESETS:
+        flags = [a for a in tc.preset_args(key) if a.startswith("--")]
+        assert set(flags) <= known, (key, flags)
+    with pytest.raises(tc.TrainerError, match="unknown quality preset"):
+        tc.preset_args("ULTRA")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups and signals as on Linux/macOS")

@@ -79,12 +79,14 @@ def cmd_train(args) -> int:
     diverged = None
     try:
         result = train(cfg, show_progress=True)
-    except RuntimeError as ex:  # the trainer's NaN/Inf stop: it has written a 'diverged' checkpoint
+    except RuntimeError as ex:  # the trainer's NaN/Inf stop: the good checkpoint is kept, the NaN state beside it
         if not str(ex).startswith("training diverged"):
             raise
         diverged = str(ex)
     if diverged:  # outside the except: the progress bar has been closed, so the error is the last line
-        print(f"texgan: error: {diverged}; last state in {cfg.out} (stopped_by diverged)", file=sys.stderr)
+        kept = Path(cfg.out) / "checkpoint.safetensors"
+        where = f"the last good checkpoint is kept in {cfg.out}" if kept.exists() else "no good checkpoint was written yet"
+        print(f"texgan: error: {diverged}; {where}", file=sys.stderr)
         return 1
     print(f"texgan: {result.stopped_by}: step {result.step} after {result.seconds / 60:.1f} min; run in {result.run}")
     return 130 if result.stopped_by == "interrupted" else 0
