@@ -16,7 +16,8 @@ TARGET_ITEMS = [
     ('ACTIVE_MATERIAL', "Active Material", "Update the active material (a new one if the object has none)"),
     ('NEW_MATERIAL', "New Material", "Create a new material and put it in the object's active slot")]
 SEED_ITEMS = [('SHARED', "One Seed", "Every object gets the same texture"),
-              ('PER_OBJECT', "Seed per Object", "Each material gets its own seed: seed, seed+1, ...")]
+              ('PER_OBJECT', "Seed per Object",
+               "Each material gets its own seed, derived from the seed and its name (as texgan bake's per_material)")]
 STORAGE_ITEMS = [('PACK', "Pack into .blend", "Pack the images into the .blend file"),
                  ('SAVE', "Save beside .blend", "Write PNG/EXR files into 'textures' beside the saved .blend")]
 COORD_ITEMS = [('UV', "UV", "Use the mesh's UV map"),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "tests"))  # helpers: the same plane-with-a-material scene the operator tests paint
 
 
 def breakdown(tm, size: int) -> dict:
@@ -66,13 +67,11 @@ def main(argv) -> int:
     import bpy
     import addon
     from addon import blender_images, operators, worker
+    from helpers import plane_with_material
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon.register()
-    bpy.ops.mesh.primitive_plane_add()
-    obj = bpy.context.active_object
-    mat = bpy.data.materials.new("BenchMat")
-    obj.data.materials.append(mat)
+    plane_with_material("BenchMat")
 
     job_seconds: list[float] = []
     orig_record = worker.record_run

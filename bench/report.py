@@ -17,6 +17,18 @@ def yes(ok) -> str:
     return "**met**" if ok else "**not met**"
 
 
+def heading(add, title: str) -> None:
+    add(f"## {title}")
+    add("")
+
+
+def note(add, text: str) -> None:
+    """A paragraph of explanation (report_notes.py), set off by blank lines."""
+    add("")
+    add(text)
+    add("")
+
+
 def report(res: dict, quick: bool) -> str:
     """docs/benchmarks.md from the stored results: a header, then one function per section."""
     made = plots(res, "-quick" if quick else "")
@@ -77,8 +89,7 @@ def _header(add, res: dict, made: dict, quick: bool) -> None:
 def _targets(add, res: dict, made: dict, quick: bool) -> None:
     """The targets table."""
     syn, tr, bl, mem = res.get("synthesis"), res.get("train"), res.get("blender"), res.get("memory")
-    add("## Targets")
-    add("")
+    heading(add, "Targets")
     add("| target | measured | verdict |")
     add("|---|---|---|")
     if tr:
@@ -116,9 +127,7 @@ def _targets(add, res: dict, made: dict, quick: bool) -> None:
         add(f"| Blender overhead < 10% of inference at 1024² | {r1['overhead_pct']:.1f}% ({r1['op_s']:.3f} s vs "
             f"{r1['inference_s']:.3f} s); per call against its own inference {paired:.1f}% | "
             f"{yes(r1['overhead_pct'] < 10)}: see [notes](#gap-blender) |")
-    add("")
-    add(gaps_text(res))
-    add("")
+    note(add, gaps_text(res))
 
 
 def _training(add, res: dict, made: dict, quick: bool) -> None:
@@ -127,8 +136,7 @@ def _training(add, res: dict, made: dict, quick: bool) -> None:
     if tr:
         d = tr["dcgan"]
         ips = d["images_per_s"]
-        add("## 1. Training throughput")
-        add("")
+        heading(add, "1. Training throughput")
         add(f"`bench/train_speed.py`. DCGAN (paper architecture, `gan_core/dcgan.py`, base width 64), batch {tr['batch']}, "
             f"{tr['size']} px, the embedded RGB exemplar (planks base colour), CPU, torch {tr['torch_threads']} threads. "
             f"{d['reps']} interleaved rounds; texgan is timed over {d['timed_steps_texgan']} steps after "
@@ -149,9 +157,7 @@ def _training(add, res: dict, made: dict, quick: bool) -> None:
         add("")
         if "train" in made:
             add(f"![training throughput]({made['train']})")
-            add("")
-        add(train_diff_text(res))
-        add("")
+            note(add, train_diff_text(res))
         t = tr.get("tileable") or {"steps_per_s": {}, "timed_steps": 0, "loss": "", "n_critic": 0, "batch": 0,
                                     "g_widths": [], "d_widths": [], "images_per_s": {}}
         sps = t["steps_per_s"]
@@ -185,8 +191,7 @@ def _training(add, res: dict, made: dict, quick: bool) -> None:
 def _time_to_quality(add, res: dict, made: dict, quick: bool) -> None:
     """Section 2: quality per second."""
     ttq = res.get("ttq")
-    add("## 2. Time to quality")
-    add("")
+    heading(add, "2. Time to quality")
     if ttq and ttq.get("curves"):
         add(f"`bench/time_to_quality.py`. The default config ({ttq['loss']}, batch {ttq['batch']}, G widths "
             f"{ttq['g_widths']}) on the embedded bricks material, CPU, with `amp` (bf16 autocast) and with `--no-amp` "
@@ -222,8 +227,7 @@ def _synthesis(add, res: dict, made: dict, quick: bool) -> None:
     syn, mem = res.get("synthesis"), res.get("memory")
     if syn:
         mo = syn["model"]
-        add("## 3. Synthesis")
-        add("")
+        heading(add, "3. Synthesis")
         add(f"`bench/synthesis.py`. The default generator (G widths {mo['g_widths']}, {mo['latent_channels']} latent "
             f"channels, scale {mo['scale']}, {mo['params']:,} parameters, {len(mo['channels'])} output channels: "
             f"base colour, height, roughness), exported with `export.onnx_export.export_run` (fp32, opset 17; the "
@@ -275,17 +279,14 @@ def _synthesis(add, res: dict, made: dict, quick: bool) -> None:
                     f"**{r['peak_mb'] / 1024:.2f} GB** | {r['seconds']:.0f} |")
             else:
                 add(f"| {r['kind']} | {r['size']}² | {r['dtype']} | – | {r.get('error')} | – |")
-        add("")
-        add(memory_text(res))
-        add("")
+        note(add, memory_text(res))
 
 
 def _blender(add, res: dict, made: dict, quick: bool) -> None:
     """Section 4: the Blender operator's overhead."""
     bl = res.get("blender")
     if bl:
-        add("## 4. Blender overhead")
-        add("")
+        heading(add, "4. Blender overhead")
         if "rows" in bl:
             add(f"`bench/blender_overhead.py` in the bpy module {bl.get('bpy')}: the add-on registered from this repository, "
                 "`bpy.ops.texgan.generate(model=…, width=S, height=S, seed=0, target='ACTIVE_MATERIAL', device='CPU')` "
@@ -327,8 +328,7 @@ def _blender(add, res: dict, made: dict, quick: bool) -> None:
 def _make_it_fast(add, res: dict, made: dict, quick: bool) -> None:
     """What each speed change measured, and the GPU."""
     syn, tr = res.get("synthesis"), res.get("train")
-    add("## Make it fast: what each change measured")
-    add("")
+    heading(add, "Make it fast: what each change measured")
     add("| change | A | B | A s | B s | B / A | where |")
     add("|---|---|---|---|---|---|---|")
     if syn:
@@ -356,11 +356,8 @@ def _make_it_fast(add, res: dict, made: dict, quick: bool) -> None:
                     f"{1 / sps['default']:.3f} | {sps[k] / sps['default']:.2f} | training (s per step) |")
     add("")
     add("B / A > 1 means A is faster.")
-    add("")
-    add(fast_text(res))
-    add("")
-    add("## GPU")
-    add("")
+    note(add, fast_text(res))
+    heading(add, "GPU")
     gpu = res.get("gpu") or {}
     if gpu.get("available"):
         add(f"{gpu['device']}, providers {', '.join(gpu['providers'])}. One-shot `run_latent` (ORT fp32 / fp16 export) "

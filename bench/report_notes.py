@@ -77,41 +77,46 @@ def memory_text(res: dict) -> str:
             "under 4 GB in one array.")
 
 
+def _gain(x) -> str:
+    return f"{x:.2f}×"
+
+
+# The settings bench/synthesis.py compares ("what" starts with the key; g = speed of b over a) -> the note.
+SETTING_NOTES = (
+    ("ORT graph optimisation", lambda g, r: f"ORT graph optimisation: ORT_ENABLE_ALL runs at {_gain(g)} the speed of "
+                                            "no optimisation; TextureModel keeps it on."),
+    ("export graph", lambda g, r: f"Export graph: wrapping the latent once and running the convolutions unpadded "
+                                  f"(export/pad_once.py) runs at {_gain(g)} the speed of the trained generator exported "
+                                  "as is, whose circular pad around every convolution became Slice + Concat copies of "
+                                  "each feature map. Same function (export checks parity and the roll test); this is "
+                                  "what `texgan export` writes."),
+    ("ORT intra-op threads", lambda g, r: f"ORT threads: 2 threads run at {_gain(g)} the speed of 1 thread. TextureModel "
+                                          "leaves ORT's default (one per physical core); the add-on's preferences can "
+                                          "lower it to keep Blender's UI responsive."),
+    ("torch eager", lambda g, r: f"channels-last for eager synthesis: {_gain(g)} the speed of NCHW "
+                                 + ("— worth it for `gan_core.sample`." if g > 1.05 else
+                                    "— does not pay on this CPU; NCHW kept.")),
+    ("session reuse", lambda g, r: f"Session reuse: a new session per 512² call costs {_gain(g)} the time of a reused "
+                                   f"one (+{(r['b_s'] - r['a_s']) * 1000:.0f} ms per call). The add-on keeps sessions "
+                                   "(worker.SESSIONS), `texgan generate --count` reuses one, and `library.find` caches "
+                                   "model descriptions by (path, size, mtime) instead of opening a session per call."),
+    ("CPU tile side", lambda g, r: f"CPU tile side: 1024 px tiles are {_gain(g)} the speed of the default 512 px at "
+                                   "2048² (less halo recomputation) but need about three times the working set (~1.8 "
+                                   "vs ~0.6 GB); 512 stays the default."),
+)
+
+
 def fast_text(res: dict) -> str:
     """What each change bought, with the number that backs it, and what the code does now."""
     tr, syn = (res.get(k) for k in ("train", "synthesis"))
     out = ["**What pays, and what texgan does**:", ""]
 
-    def gain(x):
-        return f"{x:.2f}×"
-
     if syn:
         st = {r["what"].split(",")[0]: r for r in syn["ort_settings"]}
         for key, r in st.items():
-            g = r["b_over_a"]
-            if key.startswith("ORT graph optimisation"):
-                out.append(f"- ORT graph optimisation: ORT_ENABLE_ALL runs at {gain(g)} the speed of no optimisation; "
-                           "TextureModel keeps it on.")
-            elif key.startswith("export graph"):
-                out.append(f"- Export graph: wrapping the latent once and running the convolutions unpadded "
-                           f"(export/pad_once.py) runs at {gain(g)} the speed of the trained generator exported as is, "
-                           "whose circular pad around every convolution became Slice + Concat copies of each feature "
-                           "map. Same function (export checks parity and the roll test); this is what `texgan export` writes.")
-            elif key.startswith("ORT intra-op threads"):
-                out.append(f"- ORT threads: 2 threads run at {gain(g)} the speed of 1 thread. TextureModel leaves ORT's "
-                           "default (one per physical core); the add-on's preferences can lower it to keep Blender's UI responsive.")
-            elif key.startswith("torch eager"):
-                out.append(f"- channels-last for eager synthesis: {gain(g)} the speed of NCHW "
-                           + ("— worth it for `gan_core.sample`." if g > 1.05 else "— does not pay on this CPU; NCHW kept."))
-            elif key.startswith("session reuse"):
-                out.append(f"- Session reuse: a new session per 512² call costs {gain(g)} the time of a reused one "
-                           f"(+{(r['b_s'] - r['a_s']) * 1000:.0f} ms per call). The add-on keeps sessions (worker.SESSIONS), "
-                           "`texgan generate --count` reuses one, and `library.find` caches model descriptions by "
-                           "(path, size, mtime) instead of opening a session per call.")
-            elif key.startswith("CPU tile side"):
-                out.append(f"- CPU tile side: 1024 px tiles are {gain(g)} the speed of the default 512 px at 2048² "
-                           "(less halo recomputation) but need about three times the working set (~1.8 vs ~0.6 GB); "
-                           "512 stays the default.")
+            note = next((fn for prefix, fn in SETTING_NOTES if key.startswith(prefix)), None)
+            if note is not None:
+                out.append("- " + note(r["b_over_a"], r))
         to = syn.get("tiled_vs_oneshot", [])
         if to:
             out.append("- Tiled vs one-shot: " + ", ".join(f"{r['size']}² tiled takes {r['tiled_over_oneshot']:.2f}× the "
@@ -119,20 +124,20 @@ def fast_text(res: dict) -> str:
     if tr:
         d = tr["dcgan"]
         t = (tr.get("tileable") or {}).get("steps_per_s", {})
-        out.append(f"- bf16 autocast on the CPU: {gain(d['bf16_gain_ref'])} on the reference loop, {gain(d['amp_gain_texgan'])} "
+        out.append(f"- bf16 autocast on the CPU: {_gain(d['bf16_gain_ref'])} on the reference loop, {_gain(d['amp_gain_texgan'])} "
                    "on texgan's DCGAN step"
-                   + (f", {gain(t['default'] / t['fp32'])} on the default tileable config" if "fp32" in t else "")
+                   + (f", {_gain(t['default'] / t['fp32'])} on the default tileable config" if "fp32" in t else "")
                    + ". texgan's `amp` (on by default) enables it where the CPU computes bf16 natively; its effect on "
                    "quality per second is section 2.")
         out.append("- One fake per step: with one critic step the G step reuses the D step's fake (as the example does) "
                    "instead of running G again.")
-        out.append(f"- Fused Adam (`Adam(fused=True)`): {gain(d['fused_gain_ref'])} on the reference loop"
-                   + (f", {gain(t['fused'] / t['default'])} on the default tileable config" if "fused" in t else "")
+        out.append(f"- Fused Adam (`Adam(fused=True)`): {_gain(d['fused_gain_ref'])} on the reference loop"
+                   + (f", {_gain(t['fused'] / t['default'])} on the default tileable config" if "fused" in t else "")
                    + ". " + ("Not applied: it pays on the large DCGAN models only, not on the default config."
                              if d["fused_gain_ref"] > 1.05 and t.get("fused", 0) <= 1.03 * t.get("default", 1) else
                              "Worth applying." if d["fused_gain_ref"] > 1.05 else "Within noise on these small models; not applied."))
-        out.append(f"- Channels-last G and D: {gain(d['channels_last_gain_ref'])} on the reference loop"
-                   + (f", {gain(t['channels_last'] / t['default'])} on the default tileable config" if "channels_last" in t else "")
+        out.append(f"- Channels-last G and D: {_gain(d['channels_last_gain_ref'])} on the reference loop"
+                   + (f", {_gain(t['channels_last'] / t['default'])} on the default tileable config" if "channels_last" in t else "")
                    + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 and t.get("channels_last", 0) > t.get("default", 1)
                              else "Not applied: it does not pay on both."))
         dp = tr.get("data_path", {})

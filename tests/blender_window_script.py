@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import sys
-import threading
 import time
 import traceback
 
@@ -28,46 +27,17 @@ if "{}.{}".format(*sys.version_info[:2]) != VENV_PYTHON:  # the venv's numpy/onn
     bpy.ops.wm.quit_blender()
     raise SystemExit
 sys.path.insert(0, ROOT)
+sys.path.insert(1, os.path.join(ROOT, "tests"))  # helpers.GatedJob
 sys.path.append(SITE)  # numpy and onnxruntime from the test's venv, after Blender's own paths
 
 import numpy as np  # noqa: E402
 import addon  # noqa: E402
 from addon import operators, worker  # noqa: E402
+from helpers import GatedJob  # noqa: E402  (the operator's real Job, held at each progress report)
 
 R = {"blender": bpy.app.version_string, "python": sys.version.split()[0], "steps": []}
 GIVE_UP = time.monotonic() + 240
-
-
-class GatedJob(worker.Job):
-    """The operator's real Job; its worker waits at each progress report until the script lets it go on."""
-
-    def __init__(self, *args, **kw):
-        self.parked = threading.Event()
-        self._go = threading.Semaphore(0)
-        super().__init__(*args, **kw)
-
-    @property
-    def progress(self):
-        return self._progress
-
-    @progress.setter
-    def progress(self, value):
-        self._progress = value
-        thread = getattr(self, "_thread", None)
-        if thread is not None and threading.current_thread() is thread and not self.cancel_requested:
-            self.parked.set()
-            self._go.acquire()
-
-    def step(self):
-        self.parked.clear()
-        self._go.release()
-
-    def cancel(self):
-        super().cancel()
-        self._go.release()
-
-
-worker.Job = GatedJob  # what operators builds in _prepare
+worker.Job = GatedJob  # what operators builds in _prepare; the worker waits at each report for step()
 
 
 def window_context():

@@ -11,6 +11,7 @@ bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
 from addon import blender_images, nodes  # noqa: E402  (needs bpy)
+from helpers import plane_with_material  # noqa: E402
 
 
 def synthetic_maps(h=24, w=40, seed=0):
@@ -23,11 +24,7 @@ def synthetic_maps(h=24, w=40, seed=0):
 @pytest.fixture()
 def scene():
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    bpy.ops.mesh.primitive_plane_add()
-    obj = bpy.context.active_object
-    material = bpy.data.materials.new("Mat")
-    obj.data.materials.append(material)
-    return obj, material
+    return plane_with_material()
 
 
 def links_into(socket):

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.blender
 
 import addon  # noqa: E402
 from addon import blender_images, nodes, worker  # noqa: E402
+from helpers import plane_with_material  # noqa: E402
 
 BYTE_ATOL = 0.5 / 255 + 1e-6  # 8-bit images round to the nearest code
 
@@ -76,11 +77,7 @@ def registered():
 
 @pytest.fixture()
 def plane(registered):
-    bpy.ops.mesh.primitive_plane_add()
-    obj = bpy.context.active_object
-    material = bpy.data.materials.new("Mat")
-    obj.data.materials.append(material)
-    return obj, material
+    return plane_with_material()
 
 
 def expected_maps(model, h, w, seed) -> dict:
@@ -212,9 +209,7 @@ def test_write_textured_blend_packs_without_the_handler(no_save_handler, tmp_pat
 def test_bake_save_blend_packs_pending_images_without_the_handler(no_save_handler, tmp_path):
     from addon import bake
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    bpy.ops.mesh.primitive_plane_add()
-    material = bpy.data.materials.new("Mat")
-    bpy.context.active_object.data.materials.append(material)
+    _, material = plane_with_material()
     maps = {"roughness": np.random.default_rng(2).random((8, 8), dtype=np.float32)}
     nodes.apply_maps(material, maps)
     assert blender_images.pending_images()

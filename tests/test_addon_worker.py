@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from addon import library, worker
-
+from helpers import ProgressWatch
 
 
 @pytest.fixture(scope="session")
@@ -41,16 +41,10 @@ def test_job_on_a_thread_matches_texture_model_and_reuses_the_session(addon_mode
     assert worker.SESSIONS.get(str(addon_model), "cpu") is first and len(worker.SESSIONS) == 1
 
 
-class CancelAfterFirstTile(worker.Job):
+class CancelAfterFirstTile(ProgressWatch):
     """Presses Cancel as soon as the first tile reports progress."""
 
-    @property
-    def progress(self):
-        return self._progress
-
-    @progress.setter
-    def progress(self, value):
-        self._progress = value
+    def on_progress(self, value):
         if value > 0:
             self.cancel()
 

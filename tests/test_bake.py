@@ -21,6 +21,7 @@ pytestmark = pytest.mark.blender
 from addon import bake  # noqa: E402
 from texgan.cli import main  # noqa: E402
 from texgan.image_io import read_png  # noqa: E402
+from helpers import bake_scene, recipe_toml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -31,27 +32,7 @@ MATERIALS = ["Brick_A", "Brick_B", "Stone", "Metal"]
 
 def build_scene(path: Path, n_objects: int = 6, no_uv: tuple = ()) -> Path:
     """Spheres and cubes with UVs; materials cycle over MATERIALS (so Brick_A is shared)."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    mats = []
-    for name in MATERIALS:
-        m = bpy.data.materials.new(name)
-        if m.node_tree is None:
-            m.use_nodes = True
-        mats.append(m)
-    for i in range(n_objects):
-        if i % 2:
-            bpy.ops.mesh.primitive_cube_add(size=1, location=(2 * i, 0, 0))
-        else:
-            bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, segments=12, ring_count=6, location=(2 * i, 0, 0))
-        obj = bpy.context.object
-        obj.name = f"Obj_{i:02d}"
-        obj.data.name = f"Mesh_{i:02d}"
-        obj.data.materials.append(mats[i % len(mats)])
-        if obj.name in no_uv:
-            while obj.data.uv_layers:
-                obj.data.uv_layers.remove(obj.data.uv_layers[0])
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    return path
+    return bake_scene(path, MATERIALS, n_objects, no_uv)
 
 
 def write_recipe(path: Path, body: str) -> Path:
@@ -74,34 +55,15 @@ def scene(tmp_path_factory) -> Path:
 
 
 def full_recipe(tmp: Path, model: Path, rgb_model: Path, bake_block: bool = True) -> Path:
-    return write_recipe(tmp / "recipe.toml", f"""
-seed = 11
-[defaults]
-model = "{model}"
-size = 48
-maps = ["base_color", "normal", "roughness", "height"]
-
-[[rule]]
-name = "bricks"
-materials = "Brick_*"
-bit_depth = 16
-{'bake = { size = 32, margin = 4 }' if bake_block else ''}
-
-[[rule]]
-name = "stone"
-materials = ["Stone"]
-format = "exr"
-maps = ["base_color", "roughness"]
-
-[[rule]]
-name = "metal objects"
-objects = "Obj_03"
-model = "{rgb_model}"
-seed_policy = "fixed"
-seed = 5
-size = [40, 24]
-maps = ["base_color"]
-""")
+    bricks = {"name": "bricks", "materials": "Brick_*", "bit_depth": 16}
+    if bake_block:
+        bricks["bake"] = {"size": 32, "margin": 4}
+    return write_recipe(tmp / "recipe.toml", recipe_toml(
+        11, {"model": str(model), "size": 48, "maps": ["base_color", "normal", "roughness", "height"]}, [
+            bricks,
+            {"name": "stone", "materials": ["Stone"], "format": "exr", "maps": ["base_color", "roughness"]},
+            {"name": "metal objects", "objects": "Obj_03", "model": str(rgb_model), "seed_policy": "fixed", "seed": 5,
+             "size": [40, 24], "maps": ["base_color"]}]))
 
 
 def test_bake_scene_files_seeds_and_wiring(tmp_path, scene, tiny_onnx, tiny_rgb_onnx, capsys):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import EXEMPLARS, tiny_config
+from helpers import plane_with_material
 from texgan.cli import main
 
 CLASSES = ["bricks", "moss"]
@@ -124,10 +125,7 @@ def test_blender_operator_class_name(cond_onnx):
     addon.register()
     try:
         assert [i[0] for i in panels.class_items(types.SimpleNamespace(model=str(cond_onnx)), None)] == CLASSES
-        bpy.ops.mesh.primitive_plane_add()
-        obj = bpy.context.active_object
-        material = bpy.data.materials.new("Mat")
-        obj.data.materials.append(material)
+        _, material = plane_with_material()
         model = TextureModel(cond_onnx, device="cpu")
         painted = {}
         for choice in ("moss", ""):  # empty: the first class

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import bake_scene, plane_with_material, recipe_toml
+
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA / "golden.json"
 MODELS = {"cobbles": DATA / "golden_cobbles.onnx", "rgb": DATA / "golden_rgb.onnx",
@@ -83,57 +85,22 @@ def test_generate_writes_the_recorded_bytes(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- Blender
 
 
-BAKE_RECIPE = """
-seed = 21
-[defaults]
-model = "{cobbles}"
-size = 40
-maps = ["base_color", "normal", "roughness", "height"]
-
-[[rule]]
-name = "bricks"
-materials = "Brick_*"
-bit_depth = 16
-
-[[rule]]
-name = "stone"
-materials = "Stone"
-format = "exr"
-maps = ["base_color", "height"]
-
-[[rule]]
-name = "cond"
-objects = "Obj_03"
-model = "{cond}"
-class = "bricks:0.5,moss:0.5"
-seed_policy = "per_object"
-size = [36, 20]
-maps = ["base_color", "normal"]
-"""
-
-
-def build_scene(bpy, path: Path) -> Path:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    mats = [bpy.data.materials.new(n) for n in ("Brick_A", "Brick_B", "Stone")]
-    for m in mats:
-        if m.node_tree is None:
-            m.use_nodes = True
-    for i in range(5):
-        bpy.ops.mesh.primitive_cube_add(size=1, location=(2 * i, 0, 0))
-        obj = bpy.context.object
-        obj.name = f"Obj_{i:02d}"
-        obj.data.materials.append(mats[i % len(mats)])
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    return path
+def bake_recipe() -> str:
+    return recipe_toml(21, {"model": str(MODELS["cobbles"]), "size": 40,
+                            "maps": ["base_color", "normal", "roughness", "height"]}, [
+        {"name": "bricks", "materials": "Brick_*", "bit_depth": 16},
+        {"name": "stone", "materials": "Stone", "format": "exr", "maps": ["base_color", "height"]},
+        {"name": "cond", "objects": "Obj_03", "model": str(MODELS["cond"]), "class": "bricks:0.5,moss:0.5",
+         "seed_policy": "per_object", "size": [36, 20], "maps": ["base_color", "normal"]}])
 
 
 @pytest.mark.blender
 def test_bake_writes_the_recorded_texture_bytes(tmp_path):
     bpy = pytest.importorskip("bpy")
     from texgan.cli import main
-    scene = build_scene(bpy, tmp_path / "yard.blend")
+    scene = bake_scene(tmp_path / "yard.blend", ["Brick_A", "Brick_B", "Stone"], 5)
     recipe = tmp_path / "recipe.toml"
-    recipe.write_text(BAKE_RECIPE.format(cobbles=MODELS["cobbles"], cond=MODELS["cond"]))
+    recipe.write_text(bake_recipe())
     out = tmp_path / "out"
     assert main(["bake", str(scene), "--recipe", str(recipe), "--out", str(out), "--device", "cpu",
                  "--no-progress"]) == 0
@@ -161,10 +128,7 @@ def test_generate_operator_paints_the_recorded_pixels():
         for label, model, kw in (("cobbles", "cobbles", {}), ("cond", "cond", {"class_name": "moss"}),
                                  ("cond_default_class", "cond", {})):
             bpy.ops.wm.read_factory_settings(use_empty=True)
-            bpy.ops.mesh.primitive_plane_add()
-            obj = bpy.context.active_object
-            mat = bpy.data.materials.new("Mat")
-            obj.data.materials.append(mat)
+            _, mat = plane_with_material()
             result = bpy.ops.texgan.generate(model=str(MODELS[model]), width=40, height=24, seed=9,
                                              target='ACTIVE_MATERIAL', device='CPU', **kw)
             assert result == {'FINISHED'}

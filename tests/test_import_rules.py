@@ -1,70 +1,85 @@
 """Who may import whom: every import in the project (top level or inside a function) is an edge between
-two units, and only the edges listed here are allowed. The README's layout table says the same.
-
-Units: gan_core, export, texgan, bench, examples; the extension's bpy-free core ``addon.core``; its
-bake package ``addon.bake``; the Blender-facing modules (``addon.ui``: operators, panels,
-preferences, settings, targets, nodes, blender_images, demo_scene, modal_driver, ...); its bpy-free
-helpers ``addon.library`` and ``addon.worker``; and ``addon`` itself (package __init__ and the
-re-exporting shims inference.py and maps.py). Third-party names that matter are units too.
+two units, and only the edges the README's layout table allows pass. The table is the one list: this
+test reads it (rows = units, named by folders ``dir/``, files or ``*`` patterns; the last column's
+backticked names = what the unit may import), so the README and the rules cannot drift apart.
 """
 from __future__ import annotations
 
 import ast
+import re
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("gan_core", "export", "addon", "texgan", "bench", "examples")
-BPY_FREE_ADDON = {"library", "worker", "inference", "maps", "__init__"}
 WATCHED_THIRD_PARTY = {"bpy", "mathutils", "torch", "onnx", "onnxruntime", "PIL"}
+EVERYTHING = "*"
 
-# unit -> the units (ours and the watched third-party ones) it may import; itself is always allowed.
-ALLOWED = {
-    "gan_core": {"torch", "PIL"},
-    "export": {"gan_core", "addon.core", "torch", "onnx", "onnxruntime"},
-    "addon.core": {"onnxruntime"},
-    "addon": {"addon.core"},
-    "addon.library": {"addon.core"},
-    "addon.trainer": set(),   # trainer_client, train_progress, train_session: stdlib only
-    "addon.worker": {"addon.core", "onnxruntime"},
-    "addon.ui": {"addon.core", "addon.library", "addon.worker", "addon.trainer", "bpy", "mathutils", "onnxruntime"},
-    "addon.bake": {"addon.core", "addon.ui", "bpy"},
-    "addon.demo_scene": {"addon.core", "addon.worker", "addon.ui", "bpy", "mathutils"},  # what `texgan demo` calls
-    "texgan": {"gan_core", "export", "addon", "addon.core", "addon.bake", "addon.demo_scene", "torch", "onnx",
-               "onnxruntime", "PIL", "bpy"},
-    "bench": {"gan_core", "export", "texgan", "addon", "addon.core", "addon.library", "addon.worker", "addon.ui",
-              "addon.bake", "torch", "onnx", "onnxruntime", "PIL", "bpy"},
-    "examples": {"bpy"},
-}
+
+def layout_table(text: str) -> list[tuple[list[str], list[str]]]:
+    """(names of the unit, what it may import) per row of the README's "## Layout" table."""
+    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]  # past header and |---|
+    table = []
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        names = re.findall(r"`([^`]+)`", cells[0])
+        allowed = [EVERYTHING] if cells[-1].startswith("everything") else re.findall(r"`([^`]+)`", cells[-1])
+        table.append((names, allowed))
+    return table
+
+
+TABLE = layout_table((ROOT / "README.md").read_text(encoding="utf-8"))
+UNITS = [names[0] for names, _ in TABLE]  # a unit is called by the first name in its row
+# The top-level folders the table speaks of (tests/ imports anything and is not scanned).
+PACKAGES = tuple(sorted({n.split("/")[0] for names, _ in TABLE for n in names} - {"tests"}))
+NOT_OURS = {"tests", "build", "dist", "runs", "demo"}  # output folders of make and the CLI (.gitignore)
+
+
+def _unit_named(name: str) -> str | None:
+    return next((names[0] for names, _ in TABLE if name in names), None)
+
+
+ALLOWED = {names[0]: ({EVERYTHING} if allowed == [EVERYTHING] else
+                      {_unit_named(a) or a for a in allowed}) for names, allowed in TABLE}
+
+
+def unit_of_path(rel: str) -> str | None:
+    """The row a file (path relative to the root, '/'-separated) belongs to: an exact file name first,
+    then the longest folder, then a pattern (whose '*' stays inside one folder)."""
+    exact = [names[0] for names, _ in TABLE if rel in names]
+    if exact:
+        return exact[0]
+    folders = [(len(n), names[0]) for names, _ in TABLE for n in names if n.endswith("/") and rel.startswith(n)]
+    if folders:
+        return max(folders)[1]
+    parts = rel.split("/")
+    for names, _ in TABLE:
+        for n in names:
+            pat = n.split("/")
+            if "*" in n and len(pat) == len(parts) and all(fnmatchcase(a, b) for a, b in zip(parts, pat)):
+                return names[0]
+    return None
 
 
 def unit_of_module(name: str) -> str | None:
+    """A dotted import name -> its unit: a watched third-party module, the row of our file that holds it
+    ("addon.core.maps.quantize" -> addon/core/maps.py), or None (standard library, numpy, ...)."""
     parts = name.split(".")
-    top = parts[0]
-    if top in WATCHED_THIRD_PARTY:
-        return top
-    if top not in PACKAGES:
+    if parts[0] in WATCHED_THIRD_PARTY:
+        return parts[0]
+    if parts[0] not in PACKAGES:
         return None
-    if top != "addon":
-        return top
-    if len(parts) == 1:
-        return "addon"
-    sub = parts[1]
-    if sub in ("core", "bake"):
-        return f"addon.{sub}"
-    if sub == "demo_scene":
-        return "addon.demo_scene"
-    if sub in ("library", "worker"):
-        return f"addon.{sub}"
-    if sub in ("trainer_client", "train_progress", "train_session"):
-        return "addon.trainer"
-    if sub in ("inference", "maps", "__init__"):
-        return "addon"
-    return "addon.ui"
+    while parts:
+        base = ROOT.joinpath(*parts)
+        for path in (base.with_suffix(".py"), base / "__init__.py"):
+            if path.is_file():
+                return unit_of_path(path.relative_to(ROOT).as_posix())
+        parts = parts[:-1]
+    return None
 
 
-def unit_of_file(path: Path) -> str:
-    rel = path.relative_to(ROOT).with_suffix("")
-    return unit_of_module(".".join(rel.parts))
+def unit_of_file(path: Path) -> str | None:
+    return unit_of_path(path.relative_to(ROOT).as_posix())
 
 
 def module_name(path: Path) -> str:
@@ -76,6 +91,7 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path):
+    """(line, dotted name) of every import; ``from a import b`` names a.b (a module, or a name in a)."""
     tree = ast.parse(path.read_text(), str(path))
     package = module_name(path).split(".")
     if path.name != "__init__.py":
@@ -88,12 +104,10 @@ def imports(path: Path):
             if node.level:
                 base = package[:len(package) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
-                names = [f"{target}.{a.name}" for a in node.names] if not node.module else [target]
             else:
-                names = [node.module]
-            for n in names:
-                # "from . import nodes" names a module; "from .core.maps import x" names .core.maps
-                yield node.lineno, n
+                target = node.module
+            for alias in node.names:
+                yield node.lineno, f"{target}.{alias.name}"
 
 
 def source_files():
@@ -109,33 +123,61 @@ def test_every_import_is_an_allowed_edge():
         src = unit_of_file(path)
         for line, name in imports(path):
             dst = unit_of_module(name)
-            if dst is None or dst == src:
+            if dst is None or dst == src or EVERYTHING in ALLOWED[src]:
                 continue
             if dst not in ALLOWED[src]:
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {src} -> {dst} ({name})")
-    assert not bad, "imports outside the allowed edges:\n" + "\n".join(bad)
+    assert not bad, "imports outside the edges the README's layout table allows:\n" + "\n".join(bad)
+
+
+def test_the_table_covers_every_file_and_names_only_real_things():
+    """Every project file is in a row; every name in the table is a real file, folder or pattern with
+    files, and every allowed import is a row or a watched module (a typo in the README fails here)."""
+    assert len(TABLE) >= 10 and len(set(UNITS)) == len(UNITS)
+    tops = {d.name for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in NOT_OURS
+            and not d.name.endswith(".egg-info") and any(d.rglob("*.py"))}
+    assert tops <= set(PACKAGES), f"folders with Python code in no row of the README's layout table: {tops - set(PACKAGES)}"
+    unruled = [str(p.relative_to(ROOT)) for p in source_files() if unit_of_file(p) is None]
+    assert not unruled, f"files in no row of the README's layout table: {unruled}"
+    for names, allowed in TABLE:
+        for n in names:
+            if n == "tests/":
+                continue  # tests are not checked (they may import everything)
+            hits = [p for p in source_files() if unit_of_file(p) == names[0]
+                    and fnmatchcase(p.relative_to(ROOT).as_posix(), n + "*" if n.endswith("/") else n)]
+            assert hits, f"README layout table: {n!r} names no file of its row"
+        for a in allowed:
+            assert a == EVERYTHING or _unit_named(a) or a in WATCHED_THIRD_PARTY, f"README layout table: {a!r}"
 
 
 def test_the_rules_mean_something():
-    """The checker sees edges: a forbidden one written here is caught, and the real tree has the expected ones."""
+    """The checker sees edges: the real tree has the expected ones, and forbidden ones stay forbidden."""
     seen = {(unit_of_file(p), unit_of_module(n)) for p in source_files() for _, n in imports(p)}
-    for edge in [("export", "addon.core"), ("texgan", "addon.core"), ("texgan", "addon.bake"),
-                 ("addon.ui", "bpy"), ("addon.bake", "addon.core"), ("addon.worker", "addon.core")]:
+    core, bake, ui, worker = "addon/core/", "addon/bake/", "addon/*.py", "addon/worker.py"
+    for edge in [("export/", core), ("texgan/", core), ("texgan/", bake), (ui, "bpy"), (bake, core),
+                 (worker, core), (bake, ui), ("addon/modal_driver.py", worker)]:
         assert edge in seen, edge
-    for forbidden in [("addon.core", "bpy"), ("gan_core", "onnx"), ("export", "addon.ui"), ("texgan", "addon.ui"),
-                      ("addon.core", "gan_core"), ("gan_core", "addon.core")]:
-        assert forbidden[1] not in ALLOWED[forbidden[0]], forbidden
-    assert unit_of_module("addon.operators") == "addon.ui" and unit_of_module("addon.core.paint") == "addon.core"
+    for src, dst in [(core, "bpy"), ("gan_core/", "onnx"), ("export/", ui), ("texgan/", ui), (core, "gan_core/"),
+                     ("gan_core/", core), ("addon/trainer_client.py", "bpy"), ("addon/trainer_client.py", core),
+                     ("addon/modal_driver.py", "bpy"), (worker, "bpy"), ("texgan/", worker), (core, ui),
+                     ("addon/train_session.py", "bpy"), ("addon/train_progress.py", core)]:
+        assert dst not in ALLOWED[unit_of_path(src) or src], (src, dst)
+    assert unit_of_module("addon.operators") == ui and unit_of_module("addon.core.paint.paint") == core
+    assert unit_of_module("addon.bake.__main__") == bake and unit_of_module("addon.demo_scene") == "addon/demo_scene.py"
+    assert unit_of_module("addon") == "addon/__init__.py" and unit_of_module("numpy") is None
 
 
 def test_package_and_core_import_without_bpy():
-    """The bpy-free units really import without bpy (the old narrow rule, kept as one of the rules)."""
+    """The bpy-free units really import without bpy (the old narrow rule, kept as one of the rules), and
+    so do the bake package and the command line, which `texgan generate` and `texgan --help` load."""
     import subprocess
     import sys
     code = ("import sys; sys.modules['bpy'] = None\n"  # any 'import bpy' would now fail
             "import addon, addon.inference, addon.maps, addon.library, addon.worker\n"
             "import addon.trainer_client, addon.train_progress, addon.train_session\n"
             "import addon.core.model, addon.core.paint, addon.core.files, addon.core.format\n"
+            "import addon.bake, addon.targets\n"  # the bake package loads bpy only where it bakes
+            "from texgan.cli import build_parser; build_parser()\n"  # every command registers its flags
             "assert callable(addon.register) and callable(addon.unregister)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

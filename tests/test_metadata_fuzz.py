@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import plane_with_material
+
 onnx = pytest.importorskip("onnx")
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -196,9 +198,7 @@ def test_operator_refuses_or_paints_and_never_raises(tmp_path):
         for model, label, key, value in OPERATOR_CASES:
             path = altered(model, key, value, tmp_path / label.replace(" ", "_").replace("*", ""))
             bpy.ops.wm.read_factory_settings(use_empty=True)
-            bpy.ops.mesh.primitive_plane_add()
-            mat = bpy.data.materials.new("Mat")
-            bpy.context.active_object.data.materials.append(mat)
+            _, mat = plane_with_material()
             try:
                 result = bpy.ops.texgan.generate(model=str(path), width=SIZE, height=SIZE, seed=0, device='CPU')
             except RuntimeError as e:  # how bpy.ops hands a script the operator's ERROR report

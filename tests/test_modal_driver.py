@@ -6,7 +6,6 @@ one tick and nothing depends on timing. (The same flow in a real window: test_bl
 """
 from __future__ import annotations
 
-import threading
 import types
 
 import pytest
@@ -16,39 +15,9 @@ pytestmark = pytest.mark.blender
 
 import addon  # noqa: E402
 from addon import modal_driver, nodes, operators, worker  # noqa: E402
+from helpers import GatedJob, plane_with_material  # noqa: E402
 
 W, H, TILE = 48, 32, 16
-
-
-class GatedJob(worker.Job):
-    """A real Job whose worker thread stops at each progress report until the test calls step()."""
-
-    def __init__(self, *args, **kw):
-        self.reported = threading.Semaphore(0)
-        self._go = threading.Semaphore(0)
-        super().__init__(*args, **kw)
-
-    @property
-    def progress(self):
-        return self._progress
-
-    @progress.setter
-    def progress(self, value):
-        self._progress = value
-        thread = getattr(self, "_thread", None)
-        if thread is not None and threading.current_thread() is thread and not self.cancel_requested:
-            self.reported.release()
-            self._go.acquire()
-
-    def step(self) -> None:
-        self._go.release()
-
-    def cancel(self) -> None:  # a cancelled worker must not stay parked at the gate
-        super().cancel()
-        self._go.release()
-
-    def wait_report(self) -> None:
-        assert self.reported.acquire(timeout=120), "the worker never reported progress"
 
 
 ESC = types.SimpleNamespace(type='ESC', value='PRESS')      # the two fields of an event the driver reads
@@ -60,10 +29,7 @@ MOUSE = types.SimpleNamespace(type='MOUSEMOVE', value='NOTHING')
 def scene():
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon.register()
-    bpy.ops.mesh.primitive_plane_add()
-    obj = bpy.context.active_object
-    material = bpy.data.materials.new("Mat")
-    obj.data.materials.append(material)
+    _, material = plane_with_material()
     try:
         yield material
     finally:

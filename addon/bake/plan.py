@@ -8,8 +8,8 @@ import dataclasses
 import fnmatch
 import os
 
-from ..targets import material_users
-from .recipe import Recipe, RecipeError, Rule, derive_seed, safe_name
+from ..targets import TargetPlan, material_users
+from .recipe import Recipe, RecipeError, Rule, safe_name
 
 
 @dataclasses.dataclass
@@ -37,51 +37,40 @@ def _ext(rule: Rule) -> str:
 
 
 def plan_scene(recipe: Recipe, scene: str, blend: str, out_dir: str, matched: dict, models: dict) -> list:
-    """The jobs of the open .blend. ``matched[rule.index]`` counts pattern matches over all scenes."""
+    """The jobs of the open .blend. ``matched[rule.index]`` counts pattern matches over all scenes.
+
+    Targets and seeds come from the planner the Generate operator uses (addon/targets.py): the first
+    rule that claims a material owns it.
+    """
     objects = _mesh_objects()
-    users = material_users(objects)  # shared with the Generate operator's planner
-    jobs: dict = {}
+    plan = TargetPlan(material_users(objects))
     done_objects: set = set()
     for rule in recipe.rules:
         def hit(name):
             return any(fnmatch.fnmatchcase(name, p) for p in rule.patterns)
         if rule.kind == "materials":
-            for mat in sorted(users):
-                if not hit(mat):
-                    continue
-                matched[rule.index] += 1
-                if mat not in jobs:
-                    jobs[mat] = Job(f"{scene}:{mat}", scene, blend, mat, None, sorted(users[mat]), rule,
-                                    _seed(rule, "material", mat))
+            for mat in sorted(plan.users):
+                if hit(mat):
+                    matched[rule.index] += 1
+                    plan.add_material(mat, rule.seed_policy, rule.seed, owner=rule)
             continue
         for o in objects:
             if not hit(o.name):
                 continue
             matched[rule.index] += 1
-            if o.name in done_objects:
-                continue
-            done_objects.add(o.name)
-            mat = o.active_material
-            if mat is None:
-                name = f"texgan {o.name}"
-                create = "new"
-            elif rule.seed_policy == "per_object" and len(users.get(mat.name, [])) > 1:
-                name, create = f"{mat.name} {o.name}", f"copy:{mat.name}"
-            else:
-                name, create = mat.name, None
-            if name in jobs:
-                if jobs[name].rule is rule and create is None and rule.seed_policy != "per_object":
-                    jobs[name].objects = sorted(set(jobs[name].objects) | {o.name})
-                continue  # an earlier rule owns this material
-            seed = _seed(rule, "object", o.name) if rule.seed_policy == "per_object" else _seed(rule, "material", name)
-            jobs[name] = Job(f"{scene}:{name}", scene, blend, name, create, [o.name], rule, seed)
-    planned = sorted(jobs.values(), key=lambda j: j.key)
+            if o.name not in done_objects:
+                done_objects.add(o.name)
+                plan.add_object(o, rule.seed_policy, rule.seed, f"texgan {o.name}", owner=rule)
+    planned = sorted((Job(f"{scene}:{t.name}", scene, blend, t.name, _create(t), t.objects, t.owner, t.seed)
+                      for t in plan.targets()), key=lambda j: j.key)
     _plan_outputs(planned, scene, out_dir, models)
     return planned
 
 
-def _seed(rule: Rule, kind: str, name: str) -> int:
-    return rule.seed if rule.seed_policy == "fixed" else derive_seed(rule.seed, kind, name)
+def _create(t) -> str | None:
+    if t.copy_of is not None:
+        return f"copy:{t.copy_of}"
+    return None if t.material is not None else "new"
 
 
 def _plan_outputs(jobs: list, scene: str, out_dir: str, models: dict) -> None:

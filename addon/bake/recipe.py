@@ -11,10 +11,10 @@ import re
 
 from ..core.format import DEFAULT_BUMP_STRENGTH, DEFAULT_SIZE, DEFAULT_TEXTURE_SCALE, MAX_SIDE
 from ..core.maps import DEFAULT_NORMAL_STRENGTH
+from ..core.seeds import SEED_FORMAT, SEED_POLICIES, derive_seed  # noqa: F401  (derive_seed: bake's API)
 
 RECIPE_VERSION = 1
-BAKE_FORMAT = "texgan-bake/1"
-SEED_POLICIES = ("fixed", "per_object", "per_material")
+BAKE_FORMAT = SEED_FORMAT  # manifests and reports carry the same format name as the seed rule
 FORMATS = {"png": (8, 16), "exr": (16, 32)}
 COORDINATES = ("UV", "BOX")
 UV_POLICIES = ("error", "smart_project")
@@ -252,12 +252,6 @@ def load_recipe(path) -> Recipe:
                   overwrite_source=_bool(output.get("overwrite_source", False), _where(path, "output.overwrite_source")),
                   pack_images=_bool(output.get("pack_images", False), _where(path, "output.pack_images")),
                   rules=rules)
-
-
-def derive_seed(seed: int, kind: str, name: str) -> int:
-    """Stable 31-bit seed from the recipe seed and a name (sha256; never Python's salted hash())."""
-    digest = hashlib.sha256(f"{BAKE_FORMAT}\0{kind}\0{name}\0{seed}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def safe_name(name: str) -> str:
