@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import OpenEXR
@@ -223,3 +224,16 @@ def test_side_by_side_onnxruntime_packages_are_named_as_the_reason():
     msg = ort_packages_clash(installed={"onnxruntime", "onnxruntime-gpu"})
     assert "both onnxruntime and onnxruntime-gpu" in msg and "pip uninstall" in msg
     assert ort_packages_clash() is None  # this environment has exactly one of them
+
+
+@pytest.mark.parametrize("system", ["Linux", "Windows", "Darwin"])
+def test_pyproject_installs_exactly_one_onnxruntime(system):
+    """pyproject names both ONNX Runtime builds; their markers must pick one per platform, never both
+    (side by side, one shadows the other and CUDA silently disappears)."""
+    import tomllib
+    from packaging.requirements import Requirement
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = {"platform_system": system, "python_version": "3.11", "sys_platform": system.lower()}
+    ort = [r.name for r in map(Requirement, deps)
+           if r.name.startswith("onnxruntime") and (r.marker is None or r.marker.evaluate(env))]
+    assert ort == (["onnxruntime"] if system == "Darwin" else ["onnxruntime-gpu"])
