@@ -68,6 +68,7 @@ def register(sub) -> None:
 
 def cmd_train(args) -> int:
     from gan_core.config import build_config
+    from gan_core.checkpoint import CHECKPOINT_NAME
     from gan_core.train import train
     values = {name: getattr(args, name) for name in TrainConfig().to_dict() if name != "data"}
     values["data"] = args.data
@@ -84,7 +85,7 @@ def cmd_train(args) -> int:
             raise
         diverged = str(ex)
     if diverged:  # outside the except: the progress bar has been closed, so the error is the last line
-        kept = Path(cfg.out) / "checkpoint.safetensors"
+        kept = Path(cfg.out) / CHECKPOINT_NAME
         where = f"the last good checkpoint is kept in {cfg.out}" if kept.exists() else "no good checkpoint was written yet"
         print(f"texgan: error: {diverged}; {where}", file=sys.stderr)
         return 1
