@@ -224,3 +224,20 @@ def test_generate_refuses_what_cannot_fit_before_allocating(monkeypatch):
     with pytest.raises(ModelError, match=r"needs about .* GiB, more than this machine's"):
         m.generate(256, 256)
     assert m.generate(16, 16).shape == (1, 3, 16, 16)
+
+
+def test_a_rewritten_file_is_checked_again(tmp_path):
+    """The probe runs once per file version (the add-on opens a model several times), so a file
+    rewritten in place with other metadata, even at the same size, must be checked anew."""
+    from addon.core import model as core_model
+    from addon.core.format import ModelError
+    path = tmp_path / "m.onnx"
+    path.write_bytes(RGB.read_bytes())
+    good = core_model.read_metadata(path)
+    assert core_model.read_metadata(path) == good
+    bad = altered(RGB, "texgan.scale", "4", tmp_path / "bad").read_bytes()
+    path.write_bytes(bad)
+    with pytest.raises(ModelError, match="scale|px per cell"):
+        core_model.read_metadata(path)
+    with pytest.raises(ModelError):
+        core_model.TextureModel(path, device="cpu")

@@ -5,6 +5,8 @@ Used by the Blender extension, `texgan generate`, `texgan bake` and `texgan eval
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 from typing import Callable
 
@@ -35,13 +37,34 @@ def _feeds(z: np.ndarray, classes: list, class_row, name: str) -> dict:
     return feeds
 
 
+# Files whose graph already passed the probe: content digest -> parsed metadata. The probe is a
+# property of the file's bytes, not of the session or device, and the add-on and bake open one
+# model several times (library scan, then the painting session). Hashing a model costs about a
+# millisecond per MB; timestamps would be cheaper but miss a same-size rewrite within one tick.
+_PROBED: dict[str, dict] = {}
+
+
+def _file_key(where: str) -> str | None:
+    try:
+        with open(where, "rb") as f:
+            return hashlib.file_digest(f, "blake2b").hexdigest()
+    except OSError:
+        return None
+
+
 def checked_metadata(session, where: str) -> dict:
-    """The session's texgan metadata, parsed, matched to the signature and probed on the graph."""
+    """The session's texgan metadata, parsed, matched to the signature and probed on the graph
+    (the probe once per file version)."""
     meta = parse_metadata(dict(session.get_modelmeta().custom_metadata_map), where)
     check_signature(session, meta, where)
+    key = _file_key(where)
+    if key is not None and _PROBED.get(key) == meta:
+        return meta
     classes = list(meta.get("classes") or [])
     row = np.full(len(classes), 1.0 / len(classes), np.float32) if classes else None
     probe_graph(lambda z: session.run([OUTPUT_NAME], _feeds(z, classes, row, where))[0], meta, where)
+    if key is not None:
+        _PROBED[key] = copy.deepcopy(meta)
     return meta
 
 
@@ -51,6 +74,9 @@ def read_metadata(path, with_signature: bool = False) -> dict:
     Raises ModelError (one line) for a missing, corrupt, non-texgan or inconsistent file. With
     with_signature, adds "signature": {"inputs": [...], "outputs": [...]}.
     """
+    key = _file_key(os.fspath(path))
+    if key in _PROBED and not with_signature:
+        return copy.deepcopy(_PROBED[key])      # this file version was opened and checked already
     session = _open_session(path, ["CPUExecutionProvider"], optimize=False)
     meta = checked_metadata(session, os.fspath(path))
     if with_signature:
