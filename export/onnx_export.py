@@ -89,7 +89,7 @@ def measure_receptive_radius(G, probe: int) -> int:
 def _build_metadata(G, info: dict, name: str, precision: str, radius: int, sha: str) -> dict[str, str]:
     spec, cfg = G.spec, info.get("config", {})
     from gan_core import __version__
-    latent = {"channels": spec.latent_channels, "local": spec.local_channels, "global": spec.global_channels,
+    latent = {"channels": spec.latent_channels, "local": getattr(spec, "iid_channels", spec.local_channels), "global": spec.global_channels,
               "periodic": spec.periodic_channels, "order": ["local", "global", "periodic"],
               "wave_vectors": [[float(k[0]), float(k[1])] for k in G.wave_vectors.detach().cpu().tolist()],
               "sampling": LATENT_RECIPE}

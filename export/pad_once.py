@@ -8,7 +8,9 @@ runs unpadded, and the margin left at the end is cropped.
 
 It computes the same function: on a periodic input a circular-padded convolution equals an
 unpadded one on the periodic extension, and the layers in between (LeakyReLU, PixelNorm,
-nearest upsampling) act per pixel or commute with the extension. Export checks it against
+nearest upsampling) act per pixel or commute with the extension. Noise maps (GeneratorSpec.noise_channels)
+come from the wrapped latent by depth-to-space, so they carry a wider margin than the features
+they join; they are cropped to the features' margin there. Export checks it against
 the trained generator anyway (parity at several sizes and the roll test). The price is the
 margin's extra work: P is the smallest that leaves no negative margin, a few per cent of the
 FLOPs at 512 px and less at larger sizes.
@@ -47,6 +49,8 @@ def _final_margin(layers: list[nn.Module], pad: int) -> int | None:
     None if some convolution would run out of margin."""
     m = pad
     for layer in layers:
+        if isinstance(layer, NoiseInput):
+            continue
         if isinstance(layer, nn.Conv2d):
             m -= layer.kernel_size[0] // 2
             if m < 0:
@@ -64,6 +68,26 @@ def _wrap(x: torch.Tensor, pad: int) -> torch.Tensor:
     return x.index_select(2, rows).index_select(3, cols)
 
 
+class NoiseInput:
+    """Marker in the layer list: here level `level`'s noise map joins the features (concat)."""
+
+    def __init__(self, level: int):
+        self.level = level
+
+
+def _noise_inputs(G: TextureGenerator, layers: list[nn.Module]) -> list:
+    """The layer list with a NoiseInput after each upsampling, for generators with noise maps."""
+    if not G.spec.noise_channels:
+        return layers
+    out, level = [], 0
+    for m in layers:
+        out.append(m)
+        if isinstance(m, nn.Upsample):
+            level += 1
+            out.append(NoiseInput(level))
+    return out
+
+
 class PadOnceGenerator(nn.Module):
     """G's function with one wrap of the latent; shares G's parameters."""
 
@@ -79,9 +103,16 @@ class PadOnceGenerator(nn.Module):
         x = z
         if G.spec.num_classes:
             x = torch.cat([z, G.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
-        x = _wrap(x, self.pad)
+        x, noise = G.split_latent(_wrap(x, self.pad))
         for layer in self.layers:
-            x = F.conv2d(x, layer.weight, layer.bias) if isinstance(layer, nn.Conv2d) else layer(x)
+            if isinstance(layer, NoiseInput):
+                n = noise[layer.level - 1]
+                c = (n.shape[2] - x.shape[2]) // 2   # the map's margin is pad * 2**level, the features' smaller
+                x = torch.cat([x, n[:, :, c:n.shape[2] - c, c:n.shape[3] - c].to(x)], dim=1)
+            elif isinstance(layer, nn.Conv2d):
+                x = F.conv2d(x, layer.weight, layer.bias)
+            else:
+                x = layer(x)
         c = self.crop
         if c:
             x = x[:, :, c:x.shape[2] - c, c:x.shape[3] - c]
@@ -93,4 +124,4 @@ def pad_once(G: nn.Module) -> nn.Module:
     if not isinstance(G, TextureGenerator):
         return G
     layers = _layers(G)
-    return G if layers is None else PadOnceGenerator(G, layers)
+    return G if layers is None else PadOnceGenerator(G, _noise_inputs(G, layers))

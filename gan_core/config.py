@@ -57,6 +57,7 @@ class TrainConfig:
     periodic_channels: int = 0    # PSGAN periodic channels: 2-4 help regular patterns (bricks, tiles)
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
+    g_noise: int = 0               # noise maps per upsampled level (StyleGAN-style, inside the latent; 0 = none)
     d_widths: tuple[int, ...] = (32, 64, 64)
     d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
     # Patch-distribution matching (losses.patch_swd_loss): a sliced-Wasserstein term in the G loss on an
@@ -171,6 +172,8 @@ class TrainConfig:
             raise ConfigError("--structure-px must be > 0 (0 = measure)")
         if not 0 <= self.g_latent_blocks <= 8:
             raise ConfigError("--g-latent-blocks must be 0 to 8")
+        if not 0 <= self.g_noise <= 4:
+            raise ConfigError("--g-noise must be 0 to 4")
         if self.swd_weight < 0 or self.adv_weight < 0 or (self.swd_weight == 0 and self.adv_weight == 0):
             raise ConfigError("--swd-weight and --adv-weight must be >= 0, and not both 0")
         if not (1 <= self.swd_levels <= 6 and 1 <= self.swd_patch <= 15 and self.swd_projections >= 1):

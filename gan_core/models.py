@@ -9,6 +9,12 @@ at any size. Its latent has three parts (SGAN / PSGAN):
     global   one N(0, 1) vector per sample  -> the look shared by the whole image
     periodic sin(2*pi*(k . cell) + phase)   -> regular structure (bricks, tiles)
 
+Optional noise inputs (StyleGAN's per-resolution noise, kept inside the latent): extra i.i.d.
+local channels that depth-to-space turns into one noise map per upsampled level, fed next to
+that level's features. Fine detail then has its own random source instead of being unfolded
+from the coarse latent, and since each noise pixel belongs to one latent cell, rolling the
+latent still rolls the image exactly. To a consumer these are just more local channels.
+
 The periodic wave vectors are learned. They are snapped to whole periods across
 the latent canvas (straight-through for gradients) so periodic inputs wrap
 seamlessly too; consumers get the learned vectors from the model's metadata.
@@ -58,10 +64,21 @@ class GeneratorSpec(SpecDict):
     # Trained at 1/upsample of the exemplar's resolution (large structure): the output is
     # upsampled by this power of two (bilinear, wrap-around) to paint at the exemplar's scale.
     upsample: int = 1
+    # Noise maps per upsampled level (0 = none); level i takes noise_channels * 4**i local channels.
+    noise_channels: int = 0
+
+    @property
+    def noise_latent_channels(self) -> int:
+        return sum(self.noise_channels * 4 ** i for i in range(1, len(self.widths)))
+
+    @property
+    def iid_channels(self) -> int:
+        """All i.i.d. per-cell channels: the local ones and those that become noise maps."""
+        return self.local_channels + self.noise_latent_channels
 
     @property
     def latent_channels(self) -> int:
-        return self.local_channels + self.global_channels + self.periodic_channels
+        return self.iid_channels + self.global_channels + self.periodic_channels
 
     @property
     def scale(self) -> int:
@@ -100,13 +117,14 @@ class TextureGenerator(nn.Module):
         self.spec = spec
         w = spec.widths
         cond = spec.class_channels if spec.num_classes else 0
-        self.body = nn.ModuleList([conv_block(spec.latent_channels + cond, w[0])])
+        self.body = nn.ModuleList([conv_block(spec.latent_channels - spec.noise_latent_channels + cond, w[0])])
         for _ in range(spec.latent_blocks):
             self.body.append(conv_block(w[0], w[0]))
         if spec.num_classes:
             self.class_embed = nn.Parameter(torch.randn(spec.num_classes, spec.class_channels))
         for cin, cout in zip(w[:-1], w[1:]):
-            self.body.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv_block(cin, cout)))
+            self.body.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                           conv_block(cin + spec.noise_channels, cout)))
         self.to_texture = wrap_conv(w[-1], 1 if spec.grey else spec.out_channels)
         # Wave vectors in cycles per latent cell, spread over useful periods (2..16 cells).
         p = spec.periodic_channels
@@ -138,7 +156,7 @@ class TextureGenerator(nn.Module):
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw a latent on the CPU (reproducible across devices), then move it to the model."""
         s, dev = self.spec, self.wave_vectors.device
-        local = torch.randn(batch, s.local_channels, height, width, generator=generator)
+        local = torch.randn(batch, s.iid_channels, height, width, generator=generator)
         glob = torch.randn(batch, s.global_channels, 1, 1, generator=generator).expand(-1, -1, height, width)
         phase = torch.rand(batch, s.periodic_channels, 1, 1, generator=generator) * (2 * math.pi)
         parts = [local.to(dev), glob.to(dev)]
@@ -160,12 +178,35 @@ class TextureGenerator(nn.Module):
     def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None, full_res: bool = True) -> torch.Tensor:
         """z [B, latent_channels, h, w]; classes only for conditional models (see class_input).
         full_res=False skips the output upsampling: the image at the training resolution, what D judges."""
-        x = z
-        if self.spec.num_classes:
-            x = torch.cat([z, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
-        for block in self.body:
-            x = block(x)
+        x = self.run_body(z, classes)[-1]
         return self.finish(self.to_texture(x), full_res)
+
+    def split_latent(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """z -> (the body's input, one noise map [B, noise_channels, h*2**i, w*2**i] per upsampled level i)."""
+        s = self.spec
+        if not s.noise_channels:
+            return z, []
+        body_in = torch.cat([z[:, :s.local_channels], z[:, s.iid_channels:]], dim=1)
+        maps, start = [], s.local_channels
+        for i in range(1, len(s.widths)):
+            n = s.noise_channels * 4 ** i
+            maps.append(F.pixel_shuffle(z[:, start:start + n], 2 ** i))
+            start += n
+        return body_in, maps
+
+    def run_body(self, z: torch.Tensor, classes: torch.Tensor | None = None, blocks: int | None = None) -> list[torch.Tensor]:
+        """Outputs of the first `blocks` body blocks (all by default), in order."""
+        x, noise = self.split_latent(z)
+        if self.spec.num_classes:
+            x = torch.cat([x, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
+        outs, first_up = [], 1 + self.spec.latent_blocks
+        for i, block in enumerate(self.body[:blocks]):
+            if noise and i >= first_up:
+                x = block[1](torch.cat([block[0](x), noise[i - first_up].to(x)], dim=1))
+            else:
+                x = block(x)
+            outs.append(x)
+        return outs
 
     def finish(self, x: torch.Tensor, full_res: bool = True) -> torch.Tensor:
         """Output conv result -> image: tanh, upsampling to the exemplar's scale, grey repeated."""
@@ -178,16 +219,8 @@ class TextureGenerator(nn.Module):
         """Outputs of the first `stages` resolution levels (level i works at latent size * 2**i;
         the latent-resolution blocks all count as level 0); progressive growing puts its own
         output heads on these."""
-        x = z
-        if self.spec.num_classes:
-            x = torch.cat([z, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
-        outs = []
         lb = self.spec.latent_blocks
-        for i, block in enumerate(self.body[:stages + lb]):
-            x = block(x)
-            if i >= lb:
-                outs.append(x)
-        return outs
+        return self.run_body(z, classes, stages + lb)[lb:]
 
 
 def upsample_wrap(x: torch.Tensor, factor: int) -> torch.Tensor:

@@ -153,15 +153,16 @@ def test_inspect_rejects_corrupt_and_foreign_files(tiny_onnx, tmp_path, capsys):
     assert r.returncode == 2 and "not a texgan generator" in r.stderr and r.stdout == ""
 
 
-@pytest.mark.parametrize("num_classes", [0, 3])
-def test_pad_once_is_the_same_function(num_classes):
-    """The export graph's generator (latent wrapped once, unpadded convs) equals the trained one,
-    for latents smaller than its wrap (1x1) and odd, non-square ones."""
+@pytest.mark.parametrize("num_classes,noise", [(0, 0), (3, 0), (0, 1), (3, 2)])
+def test_pad_once_is_the_same_function(num_classes, noise):
+    """The export graph's generator (latent wrapped once, unpadded convs, noise maps cropped to the
+    features' margin) equals the trained one, for latents smaller than its wrap (1x1) and odd,
+    non-square ones."""
     from export.pad_once import PadOnceGenerator, pad_once
     from gan_core.models import GeneratorSpec, TextureGenerator
     torch.manual_seed(0)
     G = TextureGenerator(GeneratorSpec(4, 4, 2, 5, (32, 32, 16, 8), num_classes=num_classes,
-                                       class_channels=4 if num_classes else 0)).eval()
+                                       class_channels=4 if num_classes else 0, noise_channels=noise)).eval()
     P = pad_once(G)
     assert isinstance(P, PadOnceGenerator) and P.pad >= 1 and P.crop >= 0
     for h, w in [(1, 1), (2, 3), (7, 5)]:

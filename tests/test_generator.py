@@ -80,3 +80,29 @@ def test_patch_discriminator_gives_a_logit_map():
     d = PatchDiscriminator(DiscriminatorSpec(in_channels=5, widths=(8, 16, 16), minibatch_std=True))
     out = d(torch.randn(3, 5, 32, 48))
     assert out.shape == (3, 1, 4, 6)
+
+
+@pytest.mark.parametrize("latent_blocks", [0, 1])
+def test_noise_maps_roll_and_change_only_their_level(latent_blocks):
+    """Noise maps (StyleGAN's per-level noise, carried as extra local latent channels) keep the roll
+    contract, and a noise value of level i changes the image only within its own pixel block's
+    reach: a latent cell's noise of the finest level moves pixels of that cell and its neighbours."""
+    torch.manual_seed(0)
+    G = TextureGenerator(GeneratorSpec(local_channels=4, global_channels=2, periodic_channels=2, out_channels=3,
+                                       widths=(16, 16, 8, 8), latent_blocks=latent_blocks, noise_channels=1)).eval()
+    s = G.spec
+    assert s.latent_channels == 4 + (4 + 16 + 64) + 2 + 2
+    z = G.sample_latent(2, 6, 5, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = G(z)
+        b = G(torch.roll(z, (2, 3), dims=(2, 3)))
+        assert torch.allclose(torch.roll(a, (2 * G.scale, 3 * G.scale), dims=(2, 3)), b, atol=1e-5)
+        # the last 64 i.i.d. channels are the finest level's noise: one value per output pixel of a cell
+        z2 = z.clone()
+        z2[:, s.iid_channels - 1, 3, 2] += 3.0
+        changed = (G(z2) - a).abs().amax(dim=(0, 1)) > 1e-6
+    ys, xs = changed.nonzero(as_tuple=True)
+    assert len(ys) > 0
+    # two 3x3 convs and the output conv at the finest level: at most 3 px beyond the cell
+    assert ys.min() >= 3 * G.scale - 3 and ys.max() < 4 * G.scale + 3
+    assert xs.min() >= 2 * G.scale - 3 and xs.max() < 3 * G.scale + 3
