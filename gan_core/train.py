@@ -264,7 +264,9 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             raise ConfigError(f"--resume: the run was trained on classes {saved_info.get('classes')}, this data has {classes}")
         changed = [f for f in SHAPE_FIELDS if getattr(saved_cfg, f) != getattr(cfg, f)]
         if changed:
-            raise ConfigError(f"--resume: model shape flags differ from the run's ({', '.join(changed)}); keep them as they were")
+            diffs = ", ".join(f"{f} (run: {getattr(saved_cfg, f)}, now: {getattr(cfg, f)})" for f in changed)
+            raise ConfigError(f"--resume: model shape flags differ from the run's: {diffs}; pass the run's values "
+                              f"(a default may have changed since it was trained)")
         G.load_state_dict(module_state(tensors, "G"))
         G_ema.load_state_dict(module_state(tensors, "G_ema"))
         D.load_state_dict(module_state(tensors, "D"))

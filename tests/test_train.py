@@ -61,10 +61,20 @@ def test_resume_continues_step_log_and_ema(tmp_path):
     assert [float(r["loss_d"]) for r in log_rows(split)] == pytest.approx([float(r["loss_d"]) for r in log_rows(straight)], rel=1e-3)
 
 
-@pytest.mark.parametrize("loss, g_calls_per_step", [("nonsat", 1), ("wgan-gp", 6)])
+def test_resume_names_a_changed_shape_flag(tmp_path):
+    """A run trained before a default changed: --resume says which flag and both values, in one line."""
+    from gan_core.config import ConfigError
+    run = tmp_path / "run"
+    train(tiny_config(EXEMPLARS / "bricks", run, steps=1, g_noise=0), show_progress=False)
+    with pytest.raises(ConfigError, match=r"g_noise \(run: 0, now: 1\)") as err:
+        train(tiny_config(EXEMPLARS / "bricks", run, steps=2, g_noise=1, resume=True), show_progress=False)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("loss, g_calls_per_step", [("nonsat", 1), ("wgan-gp", 3), ("wgan", 6)])
 def test_generator_runs_once_per_critic_step(tmp_path, monkeypatch, loss, g_calls_per_step):
     """With one critic step the G step reuses the D step's fake (one G forward per step);
-    WGAN-GP's 5 critic steps draw 5 detached fakes, then the G step draws its own."""
+    WGAN-GP's 2 critic steps (WGAN's 5) draw detached fakes, then the G step draws its own."""
     from gan_core.models import TextureGenerator
     calls = {"train": 0}
     forward = TextureGenerator.forward
