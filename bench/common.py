@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -115,21 +116,27 @@ def tiny_train(out: Path, data: Path, steps: int = 1, **overrides) -> Path:
     """A real run with the default (tileable) config for a few steps: weights do not matter for speed."""
     from gan_core.config import TrainConfig
     from gan_core.train import train
-    if (out / "checkpoint.safetensors").exists():
-        return out
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, sample_every=10 ** 9, checkpoint_every=10 ** 9,
                       log_every=10 ** 9, seed=0, device="cpu", **overrides)
+    stamp = out / "bench_config.txt"     # a cached run is reused only for the same config (defaults change)
+    if (out / "checkpoint.safetensors").exists() and stamp.exists() and stamp.read_text() == repr(cfg):
+        return out
+    if out.exists():
+        shutil.rmtree(out)
     train(cfg, show_progress=False)
+    stamp.write_text(repr(cfg))
     return out
 
 
-def model_for(kind: str) -> tuple[Path, Path]:
-    """(run dir, exported .onnx) of the default generator for 'rgb' or 'material' (cached in build/bench)."""
+def model_for(kind: str, variant: str = "", **overrides) -> tuple[Path, Path]:
+    """(run dir, exported .onnx) of the default generator for 'rgb' or 'material' (cached in build/bench);
+    `variant` names a copy trained with `overrides` (e.g. "nonoise", g_noise=0)."""
     from export.onnx_export import export_run
     data = RGB_EXEMPLAR if kind == "rgb" else MATERIAL_EXEMPLAR
-    run = tiny_train(WORK / f"run_{kind}", data)
-    onnx_path = WORK / f"{kind}.onnx"
-    export_run(run, onnx_path, name=f"bench-{kind}", force=True)   # always the current exporter's graph
+    name = f"{kind}_{variant}" if variant else kind
+    run = tiny_train(WORK / f"run_{name}", data, **overrides)
+    onnx_path = WORK / f"{name}.onnx"
+    export_run(run, onnx_path, name=f"bench-{name}", force=True)   # always the current exporter's graph
     return run, onnx_path
 
 

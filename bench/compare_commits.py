@@ -1,6 +1,10 @@
 """Two commits side by side on what users run: `texgan generate`, `texgan bake` and the Blender operator.
 
     .venv/bin/python bench/compare_commits.py OLD NEW [--rounds 5] [--size 1024] [--out FILE.json]
+                                              [--results bench/results.json]
+
+--results stores the comparison as the "commits" section of make bench's results, so
+`bench/run_all.py --report` writes it into docs/benchmarks.md.
 
 Why: a restructuring (issue #12) must leave speed and output unchanged. Each commit is checked
 out into a temporary git worktree and run with this checkout's virtual environment; every task
@@ -110,8 +114,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--out", default="")
+    ap.add_argument("--results", default="", help="merge into this bench results file as section 'commits'")
     args = ap.parse_args()
     model = ROOT / "addon" / "models" / "bricks.onnx"
+    t_start, load_start = time.time(), round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="texgan-compare-") as tmp:
         tmp = Path(tmp)
         trees = {}
@@ -154,6 +160,14 @@ def main() -> int:
     print("same bytes:", same)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.results:
+        path = Path(args.results)
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        cmd = " ".join(["bench/compare_commits.py", args.old, args.new, "--rounds", str(args.rounds), "--size", str(args.size)])
+        stored["commits"] = {**result, "_section": {"command": f".venv/bin/python {cmd}", "commit": args.new,
+                                                    "load_avg_before": load_start, "load_avg_after": round(result["load_avg"], 2),
+                                                    "seconds": round(time.time() - t_start, 1)}}
+        path.write_text(json.dumps(stored, indent=2) + "\n")
     return 0
 
 

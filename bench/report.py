@@ -33,7 +33,7 @@ def report(res: dict, quick: bool) -> str:
     """docs/benchmarks.md from the stored results: a header, then one function per section."""
     made = plots(res, "-quick" if quick else "")
     L: list[str] = []
-    for section in (_header, _targets, _training, _time_to_quality, _synthesis, _blender, _make_it_fast):
+    for section in (_header, _targets, _training, _time_to_quality, _synthesis, _blender, _commits, _make_it_fast):
         section(L.append, res, made, quick)
     return "\n".join(L)
 
@@ -74,7 +74,7 @@ def _header(add, res: dict, made: dict, quick: bool) -> None:
     secs = {k: v.get("_section", {}) for k, v in res.items() if isinstance(v, dict) and "_section" in v}
     if secs:
         add("Load average before/after each section (2 cores; > 2 means something else was running): " +
-            "; ".join(f"{k} {s.get('load_avg_before')}/{s.get('load_avg_after')} ({s.get('seconds')} s)" for k, s in secs.items()) + ".")
+            "; ".join(f"{k} {s.get('load_avg_before', '–')}/{s.get('load_avg_after', '–')}" + (f" ({s['seconds']} s)" if s.get('seconds') else "") for k, s in secs.items()) + ".")
         add("")
         timed = [s for k, s in secs.items() if k != "memory"]   # memory rows are not timings
         busy = max((max(s.get("load_avg_before", 0), s.get("load_avg_after", 0)) for s in timed), default=0)
@@ -323,6 +323,26 @@ def _blender(add, res: dict, made: dict, quick: bool) -> None:
         else:
             add(f"Failed: {bl.get('error')}")
         add("")
+
+
+def _commits(add, res: dict, made: dict, quick: bool) -> None:
+    """Section 5: two commits side by side on what users run (bench/compare_commits.py)."""
+    c = res.get("commits")
+    if not c:
+        return
+    heading(add, "5. Before and after a change: two commits side by side")
+    add(f"`bench/compare_commits.py` checks out `{c['old']}` and `{c['new']}` into git worktrees and runs each task "
+        f"as a fresh process (start-up included), the two commits alternating, {c['rounds']} rounds after a warm-up; "
+        f"size {c['size']} px (bake: {c['size'] // 2} px maps), the shipped bricks model, load average "
+        f"{c['load_avg']:.1f} at the end. A ratio of 1 is unchanged; the spread is the range of the per-round ratios.")
+    add("")
+    add("| task | old (s) | new (s) | new / old | per-round spread | same bytes |")
+    add("|---|---|---|---|---|---|")
+    for name, t in c["tasks"].items():
+        same = c["same_bytes"].get(name)
+        add(f"| {name} | {t['old_s']:.3f} | {t['new_s']:.3f} | {t['ratio']:.3f} | {t['ratio_min']:.3f}–{t['ratio_max']:.3f} "
+            f"| {'yes' if same else 'no' if same is not None else '(a .blend: not compared)'} |")
+    add("")
 
 
 def _make_it_fast(add, res: dict, made: dict, quick: bool) -> None:

@@ -191,14 +191,9 @@ def run(quick: bool = False, log=print) -> dict:
 
     # The export graph: latent wrapped once + unpadded convs (export/pad_once.py) vs the trained
     # generator exported as is (a Slice + Concat circular pad around every convolution).
-    import export.onnx_export as ox
+    from export.onnx_export import export_run
     per_conv = WORK / "material_pad_per_conv.onnx"
-    real_pad_once = ox.pad_once
-    ox.pad_once = lambda G: G
-    try:
-        ox.export_run(run_dir, per_conv, name="bench-material-pad-per-conv", force=True)
-    finally:
-        ox.pad_once = real_pad_once
+    export_run(run_dir, per_conv, name="bench-material-pad-per-conv", force=True, wrap_once=False)
     sess_once = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
     sess_each = ort.InferenceSession(str(per_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
     t = interleave({"once": lambda: sess_once.run(None, feed), "each": lambda: sess_each.run(None, feed)}, 3 if not quick else 2)
@@ -229,6 +224,18 @@ def run(quick: bool = False, log=print) -> dict:
 
     def fresh():
         return TextureModel(onnx_path, device="cpu").generate(512, 512, seed=0)
+
+    # The default generator's noise maps (--g-noise 1) against the same generator without them: the
+    # noise travels as 84 more local latent channels per cell, drawn by the latent recipe.
+    _, plain_onnx = model_for("material", "nonoise", g_noise=0)
+    plain_model = TextureModel(plain_onnx, device="cpu")
+    nsize = 1024 if quick else 2048
+    t = interleave({"noise": lambda: ort_model.generate(nsize, nsize, seed=0),
+                    "plain": lambda: plain_model.generate(nsize, nsize, seed=0)}, 2 if quick else 3)
+    tog.append({"what": f"noise maps (default, {ort_model.latent_channels} latent channels) vs none "
+                        f"({plain_model.latent_channels}), generate {nsize}^2",
+                "a": "no noise maps", "b": "noise maps (default)", "a_s": median(t["plain"]), "b_s": median(t["noise"])})
+    del plain_model
 
     t = interleave({"reuse": lambda: ort_model.generate(512, 512, seed=0), "new": fresh}, 5 if not quick else 2)
     tog.append({"what": "session reuse vs a new session per call, generate 512^2", "a": "reused session",

@@ -127,13 +127,14 @@ def _build_metadata(G, info: dict, name: str, precision: str, radius: int, sha: 
     return {f"texgan.{k}": v for k, v in meta.items()}
 
 
-def _wrapper(G, fp16: bool):
+def _wrapper(G, fp16: bool, wrap_once: bool = True):
     import torch
+    rewrite = pad_once if wrap_once else (lambda g: g)
 
     class ExportedConditional(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.G = pad_once(copy.deepcopy(G).half() if fp16 else G)
+            self.G = rewrite(copy.deepcopy(G).half() if fp16 else G)
 
         def forward(self, latent, class_weights):
             x = latent.half() if fp16 else latent
@@ -149,7 +150,7 @@ def _wrapper(G, fp16: bool):
     class Exported(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.G = pad_once(copy.deepcopy(G).half() if fp16 else G)
+            self.G = rewrite(copy.deepcopy(G).half() if fp16 else G)
 
         def forward(self, latent):
             x = latent.half() if fp16 else latent
@@ -239,8 +240,10 @@ def verify(model_bytes: bytes, G, meta: dict, tol: float) -> dict:
 
 
 def export_run(run, out, fp16: bool = False, opset: int | None = None, name: str | None = None,
-               force: bool = False) -> dict:
-    """Export the EMA generator of `run` (run dir or checkpoint) to `out`; returns a report dict."""
+               force: bool = False, wrap_once: bool = True) -> dict:
+    """Export the EMA generator of `run` (run dir or checkpoint) to `out`; returns a report dict.
+    wrap_once=False exports the trained graph as is (a circular pad around every convolution): the
+    same function, slower; bench/synthesis.py measures the difference."""
     import onnx
     import torch
     from gan_core.sample import load_generator
@@ -281,7 +284,7 @@ def export_run(run, out, fp16: bool = False, opset: int | None = None, name: str
     meta = parse_metadata(props)
 
     K = int(getattr(G.spec, "num_classes", 0) or 0)
-    model = onnx.load_from_string(_torch_export(_wrapper(G, fp16), G.spec.latent_channels, opset, K))
+    model = onnx.load_from_string(_torch_export(_wrapper(G, fp16, wrap_once), G.spec.latent_channels, opset, K))
     model.producer_name = "texgan"
     model.producer_version = props["texgan.version"]
     cond = f" + {CLASS_INPUT_NAME} [batch, {K}] ({', '.join(meta['classes'])})" if K else ""
