@@ -1,7 +1,18 @@
-"""docs/quality.md from bench/quality.py's results: one table row per exemplar, one contact sheet each."""
+"""docs/quality.md from bench/quality.py's results: one table row per exemplar, one contact sheet each.
+
+    python bench/quality_report.py --compare OLD_OUT[,OLD_OUT...] NEW_OUT[,NEW_OUT...] --sheets DIR
+
+prints a side-by-side markdown table of two variants (each one or more --out folders of
+bench/quality.py, merged by exemplar) and writes DIR/<exemplar>.png: the old contact sheet above
+the new one. `--overview FILE.jpg` writes one picture of every exemplar instead: a row each of
+exemplar | old last sample | new last sample | new last sample tiled 2x2 (JPEG: a page of photos).
+"""
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
+import sys
 from pathlib import Path
 
 
@@ -54,3 +65,80 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
     path = docs / "quality.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _merged(folders: str) -> tuple[dict, dict]:
+    """{exemplar: row} and {exemplar: its --out folder} over comma-separated --out folders (later ones win)."""
+    rows, where = {}, {}
+    for folder in folders.split(","):
+        for r in json.loads((Path(folder) / "results.json").read_text())["rows"]:
+            rows[r["name"]], where[r["name"]] = r, Path(folder)
+    return rows, where
+
+
+def compare(old: str, new: str, sheets: Path | None = None) -> list[str]:
+    """Markdown rows: per exemplar, the last point of the old and the new variant side by side."""
+    from PIL import Image
+    old_rows, old_dir = _merged(old)
+    new_rows, new_dir = _merged(new)
+    lines = ["| exemplar | kind | old: steps | old: levels fine → coarse | old: worst / colour | new: steps "
+             "| new: levels fine → coarse | new: worst / colour |", "|---|---|---|---|---|---|---|---|"]
+    for name in [n for n in new_rows if n in old_rows]:
+        a, b = old_rows[name]["points"][-1], new_rows[name]["points"][-1]
+        cells = []
+        for p in (a, b):
+            cells += [str(p["step"]), " / ".join(_fmt(v) for v in p["swd_ratio_levels"]),
+                      f"{_fmt(p['swd_ratio_worst'])} / {_fmt(p.get('color_ratio'))}"]
+        better = b["swd_ratio_worst"] < a["swd_ratio_worst"]
+        cells[5] = f"**{cells[5]}**" if better else cells[5]
+        lines.append(f"| {name} | {new_rows[name]['kind']} | " + " | ".join(cells) + " |")
+        if sheets is not None:
+            pair = [Image.open(d[name] / "sheets" / f"{name}.png").convert("RGB") for d in (old_dir, new_dir)]
+            out = Image.new("RGB", (max(p.width for p in pair), sum(p.height for p in pair) + 6), "white")
+            out.paste(pair[0], (0, 0))
+            out.paste(pair[1], (0, pair[0].height + 6))
+            sheets.mkdir(parents=True, exist_ok=True)
+            out.save(sheets / f"{name}.png")
+    return lines
+
+
+def overview(old: str, new: str, path: Path, side: int = 192,
+             titles: tuple = ("exemplar", "old: last sample", "new: last sample", "new: tiled 2x2")) -> Path:
+    """One row per exemplar: exemplar | old last sample | new last sample | new tiled 2x2, `side` px each,
+    cut from the contact sheets (bench/quality.py: 256 px cells, 4 px apart: exemplar, samples, 2x2)."""
+    from PIL import Image, ImageDraw
+    old_rows, old_dir = _merged(old)
+    new_rows, new_dir = _merged(new)
+    names = [n for n in new_rows if n in old_rows]
+
+    def cell(folder: Path, name: str, i: int) -> Image.Image:
+        sheet = Image.open(folder / "sheets" / f"{name}.png").convert("RGB")
+        i = i % (sheet.width // 260 + 1)   # negative: from the right
+        return sheet.crop((i * 260, 0, i * 260 + 256, 256))
+
+    label_w, gap, top = 110, 4, 20
+    out = Image.new("RGB", (label_w + 4 * (side + gap), top + len(names) * (side + gap)), "white")
+    for j, title in enumerate(titles):
+        ImageDraw.Draw(out).text((label_w + j * (side + gap) + 4, 4), title, fill="black")
+    for k, name in enumerate(names):
+        tiles = [cell(new_dir[name], name, 0), cell(old_dir[name], name, -2), cell(new_dir[name], name, -2),
+                 cell(new_dir[name], name, -1)]
+        y = top + k * (side + gap)
+        ImageDraw.Draw(out).text((4, y + side // 2 - 6), name, fill="black")
+        for j, t in enumerate(tiles):
+            out.paste(t.resize((side, side), Image.LANCZOS), (label_w + j * (side + gap), y))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.save(path, quality=88)
+    return path
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="side-by-side table of two quality-suite variants")
+    ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), required=True)
+    ap.add_argument("--sheets", type=Path, default=None)
+    ap.add_argument("--overview", type=Path, default=None, help="one JPEG of every exemplar, old beside new")
+    args = ap.parse_args()
+    print("\n".join(compare(*args.compare, sheets=args.sheets)))
+    if args.overview:
+        print(f"wrote {overview(*args.compare, args.overview)}")
+    sys.exit(0)
