@@ -1,4 +1,4 @@
-"""Make docs/images/readme_starters.png: for two starter models, exemplar | a 512 px texture | a 256 px
+"""Make docs/images/readme_starters.jpg: for two starter models, exemplar | a 512 px texture | a 256 px
 texture tiled 2x2 (a seam would show as a cross through the middle).
 
     .venv/bin/python bench/readme_picture.py [OUT.png] [NAME ...]     (default: bricks cobbles)
@@ -46,14 +46,14 @@ def row(name: str) -> Image.Image:
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "images" / "readme_starters.png"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "images" / "readme_starters.jpg"
     rows = [row(n) for n in (sys.argv[2:] or ["bricks", "cobbles"])]
     sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + GAP * (len(rows) - 1)), "white")
     y = 0
     for r in rows:
         sheet.paste(r, (0, y))
         y += r.height + GAP
-    sheet.save(out)
+    sheet.save(out, quality=88)
     print(f"wrote {out}")
 
 
