@@ -1,5 +1,6 @@
 """docs/quality.md from bench/quality.py's results: one table row per exemplar, one contact sheet each.
 
+    python bench/quality_report.py --report OUT      # docs/quality.md from a bench/quality.py --out folder
     python bench/quality_report.py --compare OLD_OUT[,OLD_OUT...] NEW_OUT[,NEW_OUT...] --sheets DIR
 
 prints a side-by-side markdown table of two variants (each one or more --out folders of
@@ -45,7 +46,9 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
     sheets.mkdir(parents=True, exist_ok=True)
     m = results["machine"]
     lines = ["# Texture quality: the suite", "",
-             intro or "Written by `bench/quality.py --report`; numbers below are from the run it describes.", "",
+             intro or ("Written by `bench/quality.py --report`; the numbers below are from the run it describes. The "
+                      "experiments that chose the defaults, session by session, are in "
+                      "[quality-history.md](quality-history.md)."), "",
              f"Command: `{results['command']}`  ", f"Machine: {m['cpu']}, {m['cores']} cores, {m['jobs']} exemplar(s) "
              f"at a time; reference loop ({m['reference_loop']['loop']}) at **{m['reference_loop']['images_per_s']} img/s** "
              f"with {m['reference_loop']['threads']} thread(s), measured in the same run.  ",
@@ -54,7 +57,7 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
              "exemplar, divided by the same distance between two disjoint halves of the exemplar (1 = as good as "
              "the exemplar itself), on 128 px crops where the exemplar allows; levels fine → coarse. The suite "
              "judges by the worst level, where large structure fails first.", ""]
-    lines += table(results)
+    lines += target_check(results) + [""] + table(results)
     lines += ["", "## Contact sheets", "",
               "Each: exemplar crop | the sample after each segment | the last sample tiled 2×2 (seams show as a cross).", ""]
     for r in results["rows"]:
@@ -65,6 +68,16 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
     path = docs / "quality.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def target_check(results: dict, target: float = 2.0) -> list[str]:
+    """One paragraph: which exemplars reach the target at every level after the whole budget."""
+    rows = results["rows"]
+    ok = [r["name"] for r in rows if r["points"][-1]["swd_ratio_worst"] <= target]
+    worst = sorted(rows, key=lambda r: -r["points"][-1]["swd_ratio_worst"])
+    far = ", ".join(f"{r['name']} {r['points'][-1]['swd_ratio_worst']:.2f}" for r in worst if r["name"] not in ok)
+    return [f"**Target (SWD ratio ≤ {target:g} at every level after the whole budget): {len(ok)} of {len(rows)} "
+            f"exemplars** ({', '.join(ok) or 'none'}). Not yet: {far or 'none'}."]
 
 
 def _merged(folders: str) -> tuple[dict, dict]:
@@ -133,11 +146,17 @@ def overview(old: str, new: str, path: Path, side: int = 192,
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description="side-by-side table of two quality-suite variants")
-    ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), required=True)
+    ap = argparse.ArgumentParser(description="docs/quality.md from a suite run, or a side-by-side table of two variants")
+    ap.add_argument("--report", type=Path, metavar="OUT", help="write docs/quality.md from this bench/quality.py --out folder")
+    ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"))
     ap.add_argument("--sheets", type=Path, default=None)
     ap.add_argument("--overview", type=Path, default=None, help="one JPEG of every exemplar, old beside new")
     args = ap.parse_args()
+    if args.report:
+        results = json.loads((args.report / "results.json").read_text())
+        print(f"wrote {write_report(results, args.report, Path(__file__).resolve().parents[1] / 'docs')}")
+    if not args.compare:
+        sys.exit(0 if args.report else ap.error("give --report OUT or --compare OLD NEW"))
     print("\n".join(compare(*args.compare, sheets=args.sheets)))
     if args.overview:
         print(f"wrote {overview(*args.compare, args.overview)}")

@@ -23,7 +23,7 @@ class TrainConfig:
     steps: int = 20000             # stop after this many generator steps ...
     max_minutes: float = 0.0       # ... or after this many minutes (0 = no limit), whichever first
     # Scale: 0 = chosen from the exemplar's measured structure size (gan_core/structure.py). Opt-in for now:
-    # the defaults stay the measured old ones until the quality suite has chosen new ones (docs/quality.md).
+    # the defaults stay the measured old ones until the quality suite has chosen new ones (docs/quality-history.md).
     size: int = 64                 # training crop in working pixels (multiple of the generator scale); 0 = auto
     structure_px: float = 0.0      # the exemplar's structure size in pixels; 0 = measure it
     work_scale: float = 1.0        # training resolution / exemplar resolution: 1, 0.5, 0.25 or 0.125; 0 = auto
@@ -45,7 +45,7 @@ class TrainConfig:
     gp_weight: float = 10.0        # WGAN-GP penalty weight
     wgan_clip: float = 0.01        # WGAN weight clipping bound
     n_critic: int = 0              # D steps per G step; 0 = auto: 5 for wgan (the paper), 2 for wgan-gp
-                                   #   (measured: the paper's 5 spends the CPU budget on D; docs/quality.md), else 1
+                                   #   (measured: the paper's 5 spends the CPU budget on D; docs/quality-history.md), else 1
     optimizer: str = "auto"        # auto | adam | rmsprop. auto = the objective's paper setting:
                                    #   wgan -> RMSprop lr 5e-5; wgan-gp -> Adam lr 1e-4 betas (0, 0.9);
                                    #   arch dcgan -> Adam lr 2e-4 betas (0.5, 0.999); else Adam lr_g/lr_d/betas.
@@ -58,6 +58,7 @@ class TrainConfig:
     periodic_channels: int = 0    # PSGAN periodic channels: 2-4 help regular patterns (bricks, tiles)
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
+    g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
     g_noise: int = 1               # noise maps per upsampled level (StyleGAN-style, inside the latent; 0 = none)
     d_widths: tuple[int, ...] = (32, 64, 64)
     d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto

@@ -115,7 +115,7 @@ def patch_swd_loss(fake: torch.Tensor, real: torch.Tensor, levels: int = 4, patc
     The idea of GPDM (Elnekave & Weiss 2022) and of Heitz et al. 2021, on raw pixel patches: at each
     octave, every `patch`x`patch` patch is projected on random unit directions (one convolution), and
     the sorted projections of fake and real are matched. Coarse octaves see whole structures, fine ones
-    detail; no network judges, so it costs no D step (G can still settle on a flat image: docs/quality.md).
+    detail; no network judges, so it costs no D step (G can still settle on a flat image: docs/quality-history.md).
     The directions are redrawn every call. Fake and real may have different sizes (real quantiles are
     resampled to the fake's count). Call it in float32: sorting bf16 values loses the quantiles.
     """

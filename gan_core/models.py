@@ -136,6 +136,20 @@ class TextureGenerator(nn.Module):
     def scale(self) -> int:
         return self.spec.scale
 
+    @torch.no_grad()
+    def init_output_mean(self, mean: torch.Tensor) -> None:
+        """Start from the exemplar's mean value per channel ([C] in [-1, 1]): shift the output bias
+        until the untrained G, on random latents, paints that mean. Its first steps then go to
+        structure, not to finding the palette. (Conditional models keep the default start: their
+        offset differs per class.)"""
+        if self.spec.num_classes:
+            return
+        target = torch.atanh(mean.reshape(-1)[:1 if self.spec.grey else None].clamp(-0.95, 0.95))
+        features = self.run_body(self.sample_latent(4, 8, 8, torch.Generator().manual_seed(0)))[-1]
+        for _ in range(3):   # tanh bends the mean: a few fixed-point steps on the painted mean
+            painted = torch.tanh(self.to_texture(features)).mean(dim=(0, 2, 3)).clamp(-0.99, 0.99)
+            self.to_texture.bias.add_(target.to(painted) - torch.atanh(painted))
+
     def receptive_radius_cells(self) -> int:
         """How many latent cells around a cell can change its pixels (for tiled inference halos)."""
         radius = 2.0 * (1 + self.spec.latent_blocks)  # two 3x3 convs per block at latent resolution

@@ -106,3 +106,22 @@ def test_noise_maps_roll_and_change_only_their_level(latent_blocks):
     # two 3x3 convs and the output conv at the finest level: at most 3 px beyond the cell
     assert ys.min() >= 3 * G.scale - 3 and ys.max() < 4 * G.scale + 3
     assert xs.min() >= 2 * G.scale - 3 and xs.max() < 3 * G.scale + 3
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_output_starts_at_the_exemplars_mean_colour(grey):
+    # An untrained G paints mid-grey whatever the exemplar; started from the exemplar's mean it paints
+    # near that colour, so the first steps go to structure.
+    torch.manual_seed(0)
+    target = torch.tensor([0.7, -0.6, 0.2])
+    G = TextureGenerator(GeneratorSpec(8, 8, 0, 3, (32, 16), grey=grey))
+    z = G.sample_latent(4, 8, 8, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = G(z).mean(dim=(0, 2, 3))
+        G.init_output_mean(target)
+        after = G(z).mean(dim=(0, 2, 3))
+    want = target[:1].expand(3) if grey else target
+    assert (before - want).abs().max() > 0.5
+    assert (after - want).abs().max() < 0.15
+    if grey:
+        assert torch.equal(after[0], after[1]) and torch.equal(after[1], after[2])

@@ -164,13 +164,19 @@ def test_quick_suite_runs_end_to_end(tmp_path):
         assert len(r["points"]) == 4 and len(r["points"][-1]["swd_ratio_levels"]) == 4
         assert Image.open(tmp_path / "sheets" / f"{r['name']}.png").size[1] == 256
     assert results["machine"]["reference_loop"]["images_per_s"] > 0
+    sys.path.insert(0, str(ROOT / "bench"))
+    from quality_report import write_report
+    page = write_report(results, tmp_path, tmp_path / "docs").read_text()
+    met = sum(r["points"][-1]["swd_ratio_worst"] <= 2.0 for r in results["rows"])
+    assert f"every level after the whole budget): {met} of 2 exemplars" in page
+    assert "(quality/gravel.png)" in page and (tmp_path / "docs" / "quality" / "gravel.png").exists()
 
 
 @pytest.mark.slow
 def test_training_improves_the_coarse_level_on_large_structure(tmp_path):
     """The scale-aware settings, a short run on cells of ~60 px: the coarsest SWD level gets better than at the
     start. Without noise maps and with 5 critic steps, the generator these settings were measured with: noise
-    maps with extra latent blocks scored far worse (docs/quality.md), so they stay apart."""
+    maps with extra latent blocks scored far worse (docs/quality-history.md), so they stay apart."""
     from gan_core.data import load_exemplars
     from gan_core.metrics import evaluate
     from gan_core.sample import generate, load_generator
