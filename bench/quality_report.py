@@ -46,11 +46,11 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
     sheets.mkdir(parents=True, exist_ok=True)
     m = results["machine"]
     lines = ["# Texture quality: the suite", "",
-             intro or ("Written by `bench/quality.py --report`; the numbers below are from the run it describes. The "
+             intro or ("Written by `bench/quality.py --report` (or `bench/quality_report.py --report OUT` from a finished run); the numbers below are from the run it describes. The "
                       "experiments that chose the defaults, session by session, are in "
                       "[quality-history.md](quality-history.md)."), "",
              f"Command: `{results['command']}`  ", f"Machine: {m['cpu']}, {m['cores']} cores, {m['jobs']} exemplar(s) "
-             f"at a time; reference loop ({m['reference_loop']['loop']}) at **{m['reference_loop']['images_per_s']} img/s** "
+             f"at a time{', one thread each' if m['jobs'] > 1 else ''}; reference loop ({m['reference_loop']['loop']}) at **{m['reference_loop']['images_per_s']} img/s** "
              f"with {m['reference_loop']['threads']} thread(s), measured in the same run.  ",
              f"Overrides: `{results['overrides'] or 'none (texgan defaults)'}`; wall time {results['wall_seconds']} s.", "",
              "SWD ratio: multi-scale sliced Wasserstein distance of 7×7 Laplacian neighbourhoods, generated vs. "
