@@ -245,7 +245,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
 
     # --- models and optimisers ----------------------------------------------------------------
     G, D = builders.models(cfg, len(channels), num_classes, grey=exemplars.is_grey)
-    if cfg.g_init_mean and isinstance(G, TextureGenerator):
+    if cfg.g_init_mean and not cfg.resume and isinstance(G, TextureGenerator):   # a resume loads its weights
         G.init_output_mean(torch.cat([im.flatten(1) for im in exemplars.all_images], 1).mean(1))
     G, D = G.to(device), D.to(device)
     heads = progressive.ProgressiveHeads(G).to(device) if cfg.progressive else None

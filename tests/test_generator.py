@@ -110,8 +110,8 @@ def test_noise_maps_roll_and_change_only_their_level(latent_blocks):
 
 @pytest.mark.parametrize("grey", [False, True])
 def test_output_starts_at_the_exemplars_mean_colour(grey):
-    # An untrained G paints mid-grey whatever the exemplar; started from the exemplar's mean it paints
-    # near that colour, so the first steps go to structure.
+    # An untrained G paints a colour set by its random weights, whatever the exemplar; started from the
+    # exemplar's mean it paints near that colour, so the first steps go to structure.
     torch.manual_seed(0)
     target = torch.tensor([0.7, -0.6, 0.2])
     G = TextureGenerator(GeneratorSpec(8, 8, 0, 3, (32, 16), grey=grey))
