@@ -13,6 +13,7 @@ its worst level, seam ratio and diversity. Writes, under --out (default bench/ou
                              photos that scikit-image ships)
     runs/<name>/             the training runs
     sheets/<name>.png        exemplar | a sample after each segment | its 2x2 tiling
+    rows/<name>.json         that exemplar's scores, written as soon as it ends
     results.json             every score, with the machine and a reference-loop speed
 and with --report, docs/quality.md and docs/quality/*.png (the contact sheets).
 
@@ -28,7 +29,7 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -187,16 +188,22 @@ def main(argv=None) -> int:
     overrides = parse_sets(args.set)
     ref = reference_speed()
     t0 = time.time()
+    def finished(row: dict) -> dict:
+        # Each exemplar's sheet and scores land as it ends, so a suite cut short keeps what it made.
+        contact_sheet(row, out / "sheets" / f"{row['name']}.png")
+        (out / "rows").mkdir(parents=True, exist_ok=True)
+        (out / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k != "samples"}) + "\n")
+        return row
+
     if args.jobs > 1:
         os.environ["TEXGAN_BENCH_THREADS"] = "1"
         with ProcessPoolExecutor(args.jobs) as pool:
-            futs = [pool.submit(run_one, n, str(paths[n]), str(out), args.minutes, overrides, args.quick, args.steps)
-                    for n in names]
-            rows = [f.result() for f in futs]
+            futs = {pool.submit(run_one, n, str(paths[n]), str(out), args.minutes, overrides, args.quick, args.steps): n
+                    for n in names}
+            done = {futs[f]: finished(f.result()) for f in as_completed(futs)}
+            rows = [done[n] for n in names]
     else:
-        rows = [run_one(n, str(paths[n]), str(out), args.minutes, overrides, args.quick, args.steps) for n in names]
-    for row in rows:
-        contact_sheet(row, out / "sheets" / f"{row['name']}.png")
+        rows = [finished(run_one(n, str(paths[n]), str(out), args.minutes, overrides, args.quick, args.steps)) for n in names]
     results = {"command": "python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                            "jobs": args.jobs, "reference_loop": ref},
