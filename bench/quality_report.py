@@ -7,6 +7,8 @@ prints a side-by-side markdown table of two variants (each one or more --out fol
 bench/quality.py, merged by exemplar) and writes DIR/<exemplar>.png: the old contact sheet above
 the new one. `--overview FILE.jpg` writes one picture of every exemplar instead: a row each of
 exemplar | old last sample | new last sample | new last sample tiled 2x2 (JPEG: a page of photos).
+`--at MINUTES` compares both after that much training (a 2-minute run against the 2-minute point
+of an 8-minute one) instead of each one's last point.
 """
 from __future__ import annotations
 
@@ -89,15 +91,27 @@ def _merged(folders: str) -> tuple[dict, dict]:
     return rows, where
 
 
-def compare(old: str, new: str, sheets: Path | None = None) -> list[str]:
-    """Markdown rows: per exemplar, the last point of the old and the new variant side by side."""
+def _at(row: dict, at: float | None) -> tuple[int, dict]:
+    """(index, point) of the row's point after `at` minutes of training, or its last point."""
+    points = row["points"]
+    for i, p in enumerate(points):
+        if at is not None and p["minutes"] is not None and abs(p["minutes"] - at) < 1e-6:
+            return i, p
+    if at is not None:
+        raise SystemExit(f"{row['name']}: no point at {at:g} minutes (has {[p['minutes'] for p in points]})")
+    return len(points) - 1, points[-1]
+
+
+def compare(old: str, new: str, sheets: Path | None = None, at: float | None = None) -> list[str]:
+    """Markdown rows: per exemplar, the old and the new variant side by side, after `at` minutes
+    of each (default: each one's last point)."""
     from PIL import Image
     old_rows, old_dir = _merged(old)
     new_rows, new_dir = _merged(new)
     lines = ["| exemplar | kind | old: steps | old: levels fine → coarse | old: worst / colour | new: steps "
              "| new: levels fine → coarse | new: worst / colour |", "|---|---|---|---|---|---|---|---|"]
     for name in [n for n in new_rows if n in old_rows]:
-        a, b = old_rows[name]["points"][-1], new_rows[name]["points"][-1]
+        a, b = _at(old_rows[name], at)[1], _at(new_rows[name], at)[1]
         cells = []
         for p in (a, b):
             cells += [str(p["step"]), " / ".join(_fmt(v) for v in p["swd_ratio_levels"]),
@@ -115,10 +129,10 @@ def compare(old: str, new: str, sheets: Path | None = None) -> list[str]:
     return lines
 
 
-def overview(old: str, new: str, path: Path, side: int = 192,
-             titles: tuple = ("exemplar", "old: last sample", "new: last sample", "new: tiled 2x2")) -> Path:
+def overview(old: str, new: str, path: Path, side: int = 192, at: float | None = None) -> Path:
     """One row per exemplar: exemplar | old last sample | new last sample | new tiled 2x2, `side` px each,
-    cut from the contact sheets (bench/quality.py: 256 px cells, 4 px apart: exemplar, samples, 2x2)."""
+    cut from the contact sheets (bench/quality.py: 256 px cells, 4 px apart: exemplar, samples, 2x2).
+    With `at`: exemplar | old after `at` min | new after `at` min | new last | new tiled 2x2."""
     from PIL import Image, ImageDraw
     old_rows, old_dir = _merged(old)
     new_rows, new_dir = _merged(new)
@@ -129,13 +143,19 @@ def overview(old: str, new: str, path: Path, side: int = 192,
         i = i % (sheet.width // 260 + 1)   # negative: from the right
         return sheet.crop((i * 260, 0, i * 260 + 256, 256))
 
+    titles = ["exemplar", "old: last sample", "new: last sample", "new: tiled 2x2"]
+    if at is not None:
+        titles[1:3] = [f"old: {at:g} min", f"new: {at:g} min", "new: last sample"]
     label_w, gap, top = 110, 4, 20
-    out = Image.new("RGB", (label_w + 4 * (side + gap), top + len(names) * (side + gap)), "white")
+    out = Image.new("RGB", (label_w + len(titles) * (side + gap), top + len(names) * (side + gap)), "white")
     for j, title in enumerate(titles):
         ImageDraw.Draw(out).text((label_w + j * (side + gap) + 4, 4), title, fill="black")
     for k, name in enumerate(names):
         tiles = [cell(new_dir[name], name, 0), cell(old_dir[name], name, -2), cell(new_dir[name], name, -2),
                  cell(new_dir[name], name, -1)]
+        if at is not None:   # sample columns follow the points: column 1 + the point's index
+            tiles[1:3] = [cell(old_dir[name], name, 1 + _at(old_rows[name], at)[0]),
+                          cell(new_dir[name], name, 1 + _at(new_rows[name], at)[0]), cell(new_dir[name], name, -2)]
         y = top + k * (side + gap)
         ImageDraw.Draw(out).text((4, y + side // 2 - 6), name, fill="black")
         for j, t in enumerate(tiles):
@@ -151,13 +171,14 @@ if __name__ == "__main__":
     ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"))
     ap.add_argument("--sheets", type=Path, default=None)
     ap.add_argument("--overview", type=Path, default=None, help="one JPEG of every exemplar, old beside new")
+    ap.add_argument("--at", type=float, default=None, help="compare both after this many minutes (default: the last point)")
     args = ap.parse_args()
     if args.report:
         results = json.loads((args.report / "results.json").read_text())
         print(f"wrote {write_report(results, args.report, Path(__file__).resolve().parents[1] / 'docs')}")
     if not args.compare:
         sys.exit(0 if args.report else ap.error("give --report OUT or --compare OLD NEW"))
-    print("\n".join(compare(*args.compare, sheets=args.sheets)))
+    print("\n".join(compare(*args.compare, sheets=args.sheets, at=args.at)))
     if args.overview:
-        print(f"wrote {overview(*args.compare, args.overview)}")
+        print(f"wrote {overview(*args.compare, args.overview, at=args.at)}")
     sys.exit(0)

@@ -170,6 +170,15 @@ def test_quick_suite_runs_end_to_end(tmp_path):
     met = sum(r["points"][-1]["swd_ratio_worst"] <= 2.0 for r in results["rows"])
     assert f"every level after the whole budget): {met} of 2 exemplars" in page
     assert "(quality/gravel.png)" in page and (tmp_path / "docs" / "quality" / "gravel.png").exists()
+    assert json.loads((tmp_path / "rows" / "gravel.json").read_text())["points"] == results["rows"][1]["points"]
+    # Side by side after 2 (of 8) minutes: the second point's steps, and a picture of 5 columns.
+    from quality_report import compare, overview
+    lines = compare(str(tmp_path), str(tmp_path), at=2)
+    assert lines[2].startswith("| cobbles |") and f"| {results['rows'][0]['points'][1]['step']} |" in lines[2]
+    with pytest.raises(SystemExit, match="no point at 3 minutes"):
+        compare(str(tmp_path), str(tmp_path), at=3)
+    picture = Image.open(overview(str(tmp_path), str(tmp_path), tmp_path / "side.jpg", side=64, at=2))
+    assert picture.size == (110 + 5 * 68, 20 + 2 * 68)
 
 
 @pytest.mark.slow
