@@ -8,7 +8,9 @@ embedded RGB exemplar, its own wall clock read from log.csv between two logged s
 building, the first warm-up steps and the final checkpoint are not counted). Everything a step
 does is timed: crops from the in-memory exemplar, augmentation of real and fake, D on both, lazy
 R1 every 4th step, the G step on the D step's fake, EMA, logging; with its default `amp` (bf16
-autocast where the CPU computes bf16 natively) and with `amp=False` (`--no-amp`, float32).
+autocast where the CPU computes bf16 natively) and with `amp=False` (`--no-amp`, float32). The
+same-work variants turn R1 and augmentation off (`--r1-gamma 0 --no-translate --color-jitter 0`), so
+they do the reference's work: their ratio to the reference at the same precision is the loop's overhead.
 
 Reference: written the way pytorch/examples dcgan/main.py is (nn.BCELoss on a sigmoid output,
 optimizerD/optimizerG Adam(2e-4, betas=(0.5, 0.999)), D on real then on fake.detach(), then the G
@@ -270,6 +272,10 @@ def run(quick: bool = False, log=print) -> dict:
         "texgan": lambda: texgan_rate(dc_kw, warm, timed),                        # amp on: bf16 where native
         "ref": lambda: refs["ref"].steps(ref_steps),
         "texgan_fp32": lambda: texgan_rate(dict(dc_kw, amp=False), warm, timed),  # texgan train --no-amp
+        # The reference's work only (no R1, no augmentation), at each precision: what the loop itself costs.
+        "texgan_same_work": lambda: texgan_rate(dict(dc_kw, r1_gamma=0, translate=False, color_jitter=0), warm, timed),
+        "texgan_same_work_fp32": lambda: texgan_rate(dict(dc_kw, r1_gamma=0, translate=False, color_jitter=0, amp=False),
+                                                     warm, timed),
         "ref_fused": lambda: refs["ref_fused"].steps(ref_steps),
         "ref_cl": lambda: refs["ref_cl"].steps(ref_steps),
         "ref_bf16": lambda: refs["ref_bf16"].steps(ref_steps),
@@ -291,6 +297,10 @@ def run(quick: bool = False, log=print) -> dict:
     res["dcgan"] = {"images_per_s": ips, "all": raw, "timed_steps_texgan": timed, "timed_steps_ref": ref_steps,
                     "reps": reps, "ratio_texgan_over_ref": ips["texgan"] / ips["ref"],
                     "ratio_texgan_fp32_over_ref": ips["texgan_fp32"] / ips["ref"],
+                    # Loop overhead at the same precision: bf16 against the bf16 reference, float32 against float32.
+                    "loop_ratio_bf16": ips["texgan_same_work"] / ips["ref_bf16"],
+                    "loop_ratio_fp32": ips["texgan_same_work_fp32"] / ips["ref"],
+                    "full_ratio_bf16": ips["texgan"] / ips["ref_bf16"],
                     "fused_gain_ref": ips["ref_fused"] / ips["ref"], "channels_last_gain_ref": ips["ref_cl"] / ips["ref"],
                     "bf16_gain_ref": ips["ref_bf16"] / ips["ref"], "amp_gain_texgan": ips["texgan"] / ips["texgan_fp32"]}
     log(f"train: dcgan texgan/ref = {res['dcgan']['ratio_texgan_over_ref']:.2f}")

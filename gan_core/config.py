@@ -97,7 +97,7 @@ class TrainConfig:
     log_every: int = 10
     quality_every: int = 100       # steps between SWD-ratio probes shown in the log and progress bar (0 = off)
     # Mixed precision where the hardware computes it natively: bf16 (or fp16) on CUDA, bf16 on CPUs
-    # with AVX512-BF16/AMX. Weights, optimiser state and the R1/GP penalties stay float32.
+    # with AVX512-BF16/AMX. D's passes inside the R1/GP penalties too; weights, optimiser state and the penalty norms stay float32.
     amp: bool = True
 
     def to_dict(self) -> dict:

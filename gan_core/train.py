@@ -303,6 +303,12 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     def autocast():
         return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
+    def d_scores(x, cls):
+        # D's logits for a gradient penalty, at the step's precision: the double backward runs in bf16 under
+        # amp like the rest of D (as StyleGAN2-ADA's mixed-precision layers do); the norm is taken in float32.
+        with autocast():
+            return D(x, cls).float()
+
     def real_batch(n):
         """(crops, class ids or None)"""
         if cfg.conditional:
@@ -388,8 +394,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                     else:
                         loss_d = objective.d_loss(d_real, d_fake)
                 penalty = torch.zeros((), device=device)
-                if cfg.loss == "wgan-gp":
-                    penalty = gradient_penalty(lambda x: D(x, real_cls), real_aug, fake_aug_d, aug_rng)
+                if cfg.loss == "wgan-gp":   # D under autocast here too: in float32 it cost ~25% of a step
+                    penalty = gradient_penalty(lambda x: d_scores(x, real_cls), real_aug, fake_aug_d, aug_rng)
                 opt_d.zero_grad(set_to_none=True)
                 (loss_d + cfg.gp_weight * penalty).backward()
                 dist.average_gradients(D, rank)
@@ -401,7 +407,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             if adversarial and cfg.r1_gamma > 0 and cfg.loss not in WASSERSTEIN and step % cfg.r1_every == 0:
                 real_r1, cls_r1 = real_batch(batch)
                 real_r1 = aug(at_stage(real_r1)).detach().requires_grad_(True)
-                penalty = r1_penalty(D(real_r1, cls_r1), real_r1)
+                penalty = r1_penalty(d_scores(real_r1, cls_r1), real_r1)
                 opt_d.zero_grad(set_to_none=True)
                 (penalty * (cfg.r1_gamma / 2) * cfg.r1_every).backward()
                 dist.average_gradients(D, rank)
