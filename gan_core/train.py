@@ -304,9 +304,10 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
     def d_scores(x, cls):
-        # D's logits for a gradient penalty, at the step's precision: the double backward runs in bf16 under
-        # amp like the rest of D (as StyleGAN2-ADA's mixed-precision layers do); the norm is taken in float32.
-        with autocast():
+        # D's logits for a gradient penalty: under bf16 amp the double backward runs in bf16 like the rest of D
+        # (as StyleGAN2-ADA's mixed-precision layers do); the norm is taken in float32. fp16 (older GPUs)
+        # has too little range for an unscaled input gradient, so there the penalty stays float32.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_dtype == torch.bfloat16):
             return D(x, cls).float()
 
     def real_batch(n):
