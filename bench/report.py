@@ -102,8 +102,8 @@ def _targets(add, res: dict, made: dict, quick: bool) -> None:
             worst = min(d["loop_ratio_bf16"], d["loop_ratio_fp32"])
             add(f"| training-loop overhead ≤ 10% against a plain loop at the same precision | the reference's work "
                 f"(no R1, no augmentation): bf16 {d['loop_ratio_bf16']:.2f}×, float32 {d['loop_ratio_fp32']:.2f}×; "
-                f"everything `texgan train` does: bf16 {d['full_ratio_bf16']:.2f}× | {yes(worst >= 0.9)}: "
-                "see [cause](#gap-training) |")
+                f"everything `texgan train` does: bf16 {d['full_ratio_bf16']:.2f}× | the loop: {yes(worst >= 0.9)}; "
+                f"the whole step: {yes(d['full_ratio_bf16'] >= 0.9)}: see [cause](#gap-training) |")
     if syn:
         rs = [x["ratio"] for x in syn["ort_vs_torch"]]
         add(f"| ONNX Runtime ≥ 1.5× PyTorch eager (CPU) | " +

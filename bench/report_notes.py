@@ -14,7 +14,7 @@ def gaps_text(res: dict) -> str:
             f"({tr.get('amp_dtype_cpu', 'bf16')} on this CPU, which has AVX512-BF16; texgan's default `amp`): "
             f"{d['amp_gain_texgan']:.2f}× on texgan's own step, {d['bf16_gain_ref']:.2f}× on the reference loop. In float32 "
             f"(`--no-amp`) texgan runs at {d['ratio_texgan_fp32_over_ref']:.2f}× the reference: its step does more than the "
-            "example's — the lazy R1 penalty every 4th step (a D forward and double backward on a separate real "
+            "example's — the lazy R1 penalty every 16th step since 2026-12-03, every 4th before (a D forward and double backward on a separate real "
             "batch; under `amp` in bf16 since 2026-12-03, before that in float32), translate + colour-jitter "
             "augmentation of every D input, the EMA of G and the per-step log. "
             + (f"With R1 and augmentation off, doing the reference's work only, texgan runs at "
@@ -70,7 +70,7 @@ def gaps_text(res: dict) -> str:
 
 def train_diff_text(res: dict) -> str:
     return ("What differs between the two: texgan's step includes everything `texgan train` does (in-memory crops of "
-            "the exemplar, translate + colour-jitter augmentation of real and fake, lazy R1 every 4th step, the EMA of "
+            "the exemplar, translate + colour-jitter augmentation of real and fake, lazy R1 every 16th step, the EMA of "
             "G, per-step `.item()` and log), with its default `amp` (bf16 autocast on CPUs that compute bf16 natively; "
             "and D's passes inside the R1 penalty; weights, optimiser state and the penalty's norm stay float32); the reference does the example's work only, in "
             "float32. Same G and D modules, batch, size, optimiser (Adam 2e-4, betas (0.5, 0.999)), threads and process; "

@@ -7,7 +7,7 @@ texgan side: gan_core.train.train(TrainConfig(arch="dcgan", loss="nonsat", batch
 embedded RGB exemplar, its own wall clock read from log.csv between two logged steps (so model
 building, the first warm-up steps and the final checkpoint are not counted). Everything a step
 does is timed: crops from the in-memory exemplar, augmentation of real and fake, D on both, lazy
-R1 every 4th step, the G step on the D step's fake, EMA, logging; with its default `amp` (bf16
+R1 every 16th step, the G step on the D step's fake, EMA, logging; with its default `amp` (bf16
 autocast where the CPU computes bf16 natively) and with `amp=False` (`--no-amp`, float32). The
 same-work variants turn R1 and augmentation off (`--r1-gamma 0 --no-translate --color-jitter 0`), so
 they do the reference's work: their ratio to the reference at the same precision is the loop's overhead.
@@ -198,9 +198,11 @@ def dcgan_macs() -> dict:
         out[name] = total["n"]
     g, d = out["G"], out["D"]
     # backward ~ 2x forward. Reference per image: G fwd+bwd (3G), D fwd x3 + bwd x3 (9D).
-    # texgan adds one G forward (no grad) and, every 4th step, R1: D fwd + double backward (~5D) / 4.
+    # texgan reuses the D step's fake for G (as the reference does) and adds, every r1_every-th step,
+    # R1: D fwd + double backward (~5D) on a separate real batch.
+    from gan_core.config import TrainConfig
     ref = 3 * g + 9 * d
-    extra = g + 5 * d / 4
+    extra = 5 * d / TrainConfig().r1_every
     return {"G_macs": g, "D_macs": d, "ref_macs_per_image": ref, "texgan_extra_macs_per_image": extra,
             "predicted_ratio": ref / (ref + extra)}
 
@@ -262,7 +264,8 @@ def run(quick: bool = False, log=print) -> dict:
                  "load_avg_start": load_avg()}
     data = crop_bank(1024, torch.Generator().manual_seed(0))
     dc_kw = dict(data=str(RGB_EXEMPLAR), arch="dcgan", loss="nonsat", batch=BATCH, size=SIZE)
-    warm, timed = (2, 2) if quick else (4, 8)
+    # The timed window must hold whole R1 periods (one R1 every r1_every steps) or it leaves R1's cost out.
+    warm, timed = (2, 2) if quick else (4, 16)
     reps = 1 if quick else 3
     ref_steps = 2 if quick else 8
 
