@@ -68,6 +68,7 @@ class TrainConfig:
     swd_levels: int = 4
     swd_patch: int = 7
     swd_projections: int = 64
+    swd_patches: int = 4096        # patches sorted per level over the batch (strided subsample; 0 = all)
     adv_weight: float = 1.0
     # Salimans et al. 2016 improvements (off by default)
     minibatch_std: bool = False
@@ -178,8 +179,9 @@ class TrainConfig:
             raise ConfigError("--g-noise must be 0 to 4")
         if self.swd_weight < 0 or self.adv_weight < 0 or (self.swd_weight == 0 and self.adv_weight == 0):
             raise ConfigError("--swd-weight and --adv-weight must be >= 0, and not both 0")
-        if not (1 <= self.swd_levels <= 6 and 1 <= self.swd_patch <= 15 and self.swd_projections >= 1):
-            raise ConfigError("--swd-levels must be 1 to 6, --swd-patch 1 to 15, --swd-projections >= 1")
+        if not (1 <= self.swd_levels <= 6 and 1 <= self.swd_patch <= 15 and self.swd_projections >= 1
+                and self.swd_patches >= 0):
+            raise ConfigError("--swd-levels must be 1 to 6, --swd-patch 1 to 15, --swd-projections >= 1, --swd-patches >= 0")
         if self.nproc < 1:
             raise ConfigError("--nproc must be at least 1")
         if self.dist_backend not in ("auto", "gloo", "nccl"):

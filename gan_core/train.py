@@ -434,7 +434,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                     loss_g = loss_g + cfg.feature_matching * feature_matching_loss(real_feat, D.features(fake_aug).float())
             if cfg.swd_weight > 0:   # float32, un-augmented: colour jitter would blur the colours being matched
                 loss_g = loss_g + cfg.swd_weight * patch_swd_loss(
-                    fake.float(), real.float(), cfg.swd_levels, cfg.swd_patch, cfg.swd_projections, aug_rng)
+                    fake.float(), real.float(), cfg.swd_levels, cfg.swd_patch, cfg.swd_projections, aug_rng,
+                    max_patches=cfg.swd_patches)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             dist.average_gradients(G, rank)

@@ -232,6 +232,25 @@ def test_patch_swd_is_zero_for_the_same_image_and_falls_as_pixels_learn_it():
     assert patch_swd_loss(x.detach(), real, projections=256, generator=gen).item() < 0.3 * first
 
 
+def test_patch_swd_on_a_subsample_of_patches_estimates_the_full_term():
+    from gan_core.losses import patch_swd_loss
+    color = torch.tensor(mk.make_cobbles(np.random.default_rng(2))[0], dtype=torch.float32).permute(2, 0, 1)[None]
+    real = (color * 2 - 1).unfold(2, 64, 64).unfold(3, 64, 64).reshape(3, -1, 64, 64).transpose(0, 1)[:8]
+    noise = torch.randn_like(real) * 0.3 + real.mean()
+    gen = torch.Generator().manual_seed(0)
+    assert patch_swd_loss(real, real, generator=gen, max_patches=1024).item() == 0.0
+    full = patch_swd_loss(noise, real, generator=gen, projections=256).item()
+    capped = [patch_swd_loss(noise, real, generator=gen, projections=256, max_patches=1024).item() for _ in range(4)]
+    assert all(abs(c - full) < 0.25 * full for c in capped), (full, capped)
+    # Random offsets: over a few calls the gradient reaches every pixel, not one fixed lattice.
+    x = noise[:1].clone().requires_grad_(True)
+    touched = torch.zeros_like(x, dtype=torch.bool)
+    for _ in range(64):   # stride 8 here: an edge pixel is in a patch about one call in eight, a corner one in 64
+        (grad,) = torch.autograd.grad(patch_swd_loss(x, real[:1], levels=1, generator=gen, max_patches=64), x)
+        touched |= grad != 0
+    assert touched.float().mean() > 0.99
+
+
 def test_patch_swd_alone_trains_without_a_discriminator(tmp_path):
     color = mk.make_cobbles(np.random.default_rng(2))[0]
     ex = write_png(tmp_path / "cobbles.png", color)
