@@ -6,7 +6,7 @@
 
 Each exemplar trains with texgan's defaults (plus any --set overrides) in segments that end
 at 1, 2, 4 and 8 minutes (of --minutes 8; the same fractions of other budgets); after each
-segment the EMA generator paints 4 textures of 256 px and `gan_core.metrics.evaluate` scores
+segment the EMA generator paints SCORE_TEXTURES (16) textures of 256 px and `gan_core.metrics.evaluate` scores
 them against the exemplar on 128 px crops: SWD ratio per Laplacian level (fine -> coarse),
 its worst level, seam ratio and diversity. Writes, under --out (default bench/out/quality):
     exemplars/<name>.png     the suite's exemplars (procedural ones from make_exemplars.py,
@@ -51,6 +51,9 @@ KINDS = {
 }
 QUICK = ["cobbles", "gravel"]
 SEGMENTS = (1, 1, 2, 4)          # minutes of each segment at an 8-minute budget
+# Each texture has its own global latent, which sets e.g. its contrast: with 4 textures one draw
+# moved a trained model's worst level from 1.3 to 9.6 (docs/quality-history.md, tenth session).
+SCORE_TEXTURES = 16
 
 
 def write_exemplars(folder: Path) -> dict[str, Path]:
@@ -106,14 +109,14 @@ def parse_sets(pairs: list[str]) -> dict:
 
 
 def score(run: Path, exemplar: Path, seed: int = 0) -> tuple[dict, np.ndarray]:
-    """evaluate() of 4 textures of 256 px from the run's EMA generator, and the first texture (uint8)."""
+    """evaluate() of SCORE_TEXTURES textures of 256 px from the run's EMA generator, and the first texture (uint8)."""
     import torch
     from gan_core.data import load_exemplars
     from gan_core.metrics import auto_crop, evaluate
     from gan_core.sample import generate, load_generator
     real = (load_exemplars(exemplar).images[0] + 1) / 2
     G, _ = load_generator(run)
-    fakes = (generate(G, 256, 256, count=4, seed=seed) + 1) / 2
+    fakes = (generate(G, 256, 256, count=SCORE_TEXTURES, seed=seed) + 1) / 2
     report = evaluate(fakes, real, crop=auto_crop(*real.shape[1:]), seed=seed)
     img = (fakes[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     del torch
