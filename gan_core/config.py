@@ -55,7 +55,10 @@ class TrainConfig:
     # generator / discriminator
     local_channels: int = 8
     global_channels: int = 8
-    periodic_channels: int = 0    # PSGAN periodic channels: 2-4 help regular patterns (bricks, tiles)
+    # PSGAN periodic channels. -1 = auto: an exemplar that repeats in one direction (boards) gets one, its wave
+    # fixed across the measured period (gan_core/structure.py); grids (measured worse) and other textures
+    # get none. N > 0: N channels with random, learned wave vectors (the PSGAN way).
+    periodic_channels: int = -1
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
@@ -175,6 +178,8 @@ class TrainConfig:
             raise ConfigError("--structure-px must be > 0 (0 = measure)")
         if not 0 <= self.g_latent_blocks <= 8:
             raise ConfigError("--g-latent-blocks must be 0 to 8")
+        if self.periodic_channels < -1:
+            raise ConfigError("--periodic-channels must be >= 0 (-1 = auto)")
         if not 0 <= self.g_noise <= 4:
             raise ConfigError("--g-noise must be 0 to 4")
         if self.swd_weight < 0 or self.adv_weight < 0 or (self.swd_weight == 0 and self.adv_weight == 0):

@@ -7,6 +7,11 @@ tile): the structure size is the wavelength above which only STRUCTURE_QUANTILE 
 luminance variance lies, i.e. most of the image's contrast is in features no larger than it.
 For stripes of period P this is P; for a cell noise of cell size S it is S (tests check both);
 fine grain reads as a few pixels, bricks as their course or length.
+
+Regular textures (tiles, bricks, boards) are also measured for their *lattice*: the period
+vectors under which the texture repeats, from the peaks of its autocorrelation. A generator
+with a local field cannot keep board seams straight over a whole texture; a PSGAN periodic latent
+channel whose wave runs across them can (`wave_vector`; the trainer uses it for stripes only).
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .metrics import gaussian_blur
 
 STRUCTURE_QUANTILE = 0.2
 MAX_SIDE = 512               # larger exemplars are measured on an area-downscaled copy
@@ -32,12 +39,18 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
     return image[0]
 
 
-def structure_size(image: torch.Tensor) -> float:
-    """The structure size in pixels of one [C, H, W] exemplar (see the module doc)."""
+def _measured_luminance(image: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Luminance in float64, area-downscaled to at most MAX_SIDE; and the downscale factor."""
     lum = luminance(image.double())
     factor = max(1, math.ceil(max(lum.shape) / MAX_SIDE))
     if factor > 1:
         lum = F.avg_pool2d(lum[None, None], factor)[0, 0]
+    return lum, factor
+
+
+def structure_size(image: torch.Tensor) -> float:
+    """The structure size in pixels of one [C, H, W] exemplar (see the module doc)."""
+    lum, factor = _measured_luminance(image)
     x = lum - lum.mean()
     h, w = x.shape
     win = torch.outer(torch.hann_window(h, periodic=False, dtype=x.dtype), torch.hann_window(w, periodic=False, dtype=x.dtype))
@@ -51,6 +64,106 @@ def structure_size(image: torch.Tensor) -> float:
     cum = torch.cumsum(p[order], 0) / p.sum()
     i = int(torch.searchsorted(cum, torch.tensor(STRUCTURE_QUANTILE, dtype=cum.dtype)))
     return factor / float(f[order][min(i, len(cum) - 1)])
+
+
+# Lattice detection, on the high-passed luminance (a wide blur subtracted), so that a grid of joints is
+# not drowned by how the tiles' colours vary: its autocorrelation peaks at the lattice vectors. Measured on
+# the quality suite: regular exemplars peak at 0.28-0.82 (bricks, bricks_large, planks, tiles), stochastic
+# and cellular ones at 0.02-0.09, a brick photo at 0.20 with no consistent lattice (docs/quality-history.md).
+REGULAR_PEAK = 0.15          # the strongest autocorrelation peak of a regular texture is above this ...
+LATTICE_CONSISTENCY = 0.5    # ... and every point of its lattice (a, b, a+b, a-b) reaches this share of it
+MIN_PERIOD_PX = 4
+
+
+def _autocorrelation(x: torch.Tensor) -> torch.Tensor:
+    """Normalised autocorrelation of a [H, W] image at every lag, without wrap-around (zero-padded,
+    each lag divided by its overlap, so photos that do not tile are measured fairly)."""
+    h, w = x.shape
+    padded = x.new_zeros(2 * h, 2 * w)
+    padded[:h, :w] = x - x.mean()
+    ones = torch.zeros_like(padded)
+    ones[:h, :w] = 1
+    ac = torch.fft.ifft2(torch.fft.fft2(padded).abs() ** 2).real
+    overlap = torch.fft.ifft2(torch.fft.fft2(ones).abs() ** 2).real.clamp_min(1.0)
+    ac = ac / overlap
+    return ac / ac[0, 0].clamp_min(1e-12)
+
+
+@dataclass
+class Lattice:
+    """Period vectors (dx, dy) in exemplar pixels: two for a grid (tiles, bricks), one for stripes (boards)."""
+    periods: list[tuple[float, float]]
+    peak: float               # the autocorrelation peak that made the texture count as regular
+
+
+def lattice(image: torch.Tensor) -> Lattice | None:
+    """The lattice of a regular [C, H, W] exemplar, or None when it has none (most textures).
+
+    Lags up to a third of the image are searched (enough overlap to trust); the basis is the pair
+    of autocorrelation peaks whose lattice points all correlate best, the smallest cell among near
+    ties. Where the points between lattice points correlate as well (a ridge: boards that repeat
+    across but not along), the texture is periodic in one direction only.
+    """
+    lum, factor = _measured_luminance(image)
+    blurred = lum[None, None]
+    for _ in range(3):   # three 5-tap binomial blurs: the detail finer than ~2 px that makes joints and edges
+        blurred = gaussian_blur(blurred)
+    ac = _autocorrelation(lum - blurred[0, 0])
+    h, w = lum.shape
+    ry, rx = h // 3, w // 3
+    # lags dy in [-ry, ry], dx in [-rx, rx]; ac is symmetric, so the map is too
+    window = torch.roll(ac, (ry, rx), (0, 1))[:2 * ry + 1, :2 * rx + 1]
+
+    def at(dx: int, dy: int) -> float | None:
+        """The correlation at a lag, best within one pixel (lattice points are rounded)."""
+        y, x = dy + ry, dx + rx
+        if not (0 < y < 2 * ry and 0 < x < 2 * rx):
+            return None
+        return float(window[y - 1:y + 2, x - 1:x + 2].max())
+
+    local_max = F.max_pool2d(window[None, None], 5, 1, 2)[0, 0]
+    peaks = [(float(window[y, x]), x - rx, y - ry) for y, x in torch.nonzero(window == local_max).tolist()
+             if (y - ry, x - rx) > (0, 0) and math.hypot(x - rx, y - ry) >= MIN_PERIOD_PX]
+    best = max((p[0] for p in peaks), default=0.0)
+    if best < REGULAR_PEAK:
+        return None
+    strong = [p[1:] for p in peaks if p[0] >= 0.4 * best]
+    pairs = []
+    for i, (x1, y1) in enumerate(strong):
+        for x2, y2 in strong[i + 1:]:
+            area = abs(x1 * y2 - x2 * y1)
+            if area < 0.5 * math.hypot(x1, y1) * math.hypot(x2, y2):   # nearly parallel
+                continue
+            points = [v for v in (at(x1, y1), at(x2, y2), at(x1 + x2, y1 + y2), at(x1 - x2, y1 - y2)) if v is not None]
+            if points:
+                pairs.append((min(points), area, (x1, y1), (x2, y2)))
+    if not pairs:
+        return None
+    top = max(p[0] for p in pairs)
+    if top < LATTICE_CONSISTENCY * best:
+        return None
+    _, _, a, b = min((p for p in pairs if p[0] >= 0.85 * top), key=lambda p: p[1])
+    combos = [a, b, (a[0] + b[0], a[1] + b[1]), (a[0] - b[0], a[1] - b[1])]
+    halfway = [v for v in (at(round(x / 2), round(y / 2)) for x, y in combos) if v is not None]
+    if max(halfway, default=0.0) > 0.8 * top:
+        # a ridge: the shortest combination runs along the stripes; the period is across them
+        along = min(combos, key=lambda v: math.hypot(*v))
+        def spacing(v):   # how far v reaches across the stripes
+            return abs(v[0] * along[1] - v[1] * along[0]) / math.hypot(*along)
+        across = min((v for v in combos if spacing(v) >= MIN_PERIOD_PX), key=spacing)
+        t = (across[0] * along[0] + across[1] * along[1]) / (along[0] ** 2 + along[1] ** 2)
+        periods = [(across[0] - t * along[0], across[1] - t * along[1])]
+    else:
+        periods = [a, b]
+    return Lattice([(float(x * factor), float(y * factor)) for x, y in periods], round(best, 3))
+
+
+def wave_vector(period: tuple[float, float], pixels_per_cell: float) -> tuple[float, float]:
+    """The wave across stripes of period vector (dx, dy) px, in cycles per latent cell:
+    sin(2 pi k . x + phase) repeats under the period, and a random phase shifts the stripes."""
+    x, y = period[0] / pixels_per_cell, period[1] / pixels_per_cell
+    n = x * x + y * y
+    return (x / n, y / n)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, 
                    warn)
 from .losses import (LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty,
                      patch_swd_loss, r1_penalty)
-from .structure import plan_training, structure_size
+from .structure import lattice, plan_training, structure_size, wave_vector
 from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema
 from .monitor import LOG_FIELDS, drop_log_rows_after, make_probe, plot_losses, save_previews
 
@@ -95,11 +95,53 @@ def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, ve
         exemplars.downscale(round(1 / cfg.work_scale))
 
 
+def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
+                  verbose: bool = True) -> list[tuple[float, float]]:
+    """Resolve `periodic_channels = -1` (auto) in place and return the wave vectors a fresh G starts from.
+
+    An exemplar that repeats in one direction (boards, siding, corduroy: gan_core/structure.py) gets one
+    periodic channel across it, so its seams run straight over any size. A 2D lattice (tiles, bricks) is
+    measured and named but gets none: in the quality suite periodic channels on a grid collapsed tiles to
+    a flat colour and scored bricks worse (docs/quality-history.md, eleventh session). Others get none."""
+    if cfg.periodic_channels >= 0:
+        return []
+    if saved is not None:   # a resumed run keeps its channels; their wave vectors are in the checkpoint
+        cfg.periodic_channels = max(saved.periodic_channels, 0)
+        return []
+    cfg.periodic_channels = 0
+    images = exemplars.all_images
+    if cfg.arch == "dcgan" or cfg.conditional or len(images) != 1:
+        return []
+    found = lattice(images[0])   # at the working resolution: plan_scale has downscaled it
+    if found is None:
+        return []
+    periods = ", ".join(f"({x / cfg.work_scale:.0f}, {y / cfg.work_scale:.0f})" for x, y in found.periods)
+    if len(found.periods) == 2:
+        if verbose:
+            warn(f"regular texture: a 2D lattice, periods {periods} px; no periodic channels (they scored worse on "
+                 f"grids in our suite; --periodic-channels N tries learned ones)")
+        return []
+    g_scale = 2 ** (len(cfg.g_widths) - 1)
+    k = wave_vector(found.periods[0], g_scale)
+    crop_cells = cfg.size // g_scale
+    snapped = [round(c * crop_cells) / crop_cells for c in k]   # the crop's latent holds whole periods only
+    if not any(snapped) or math.dist(snapped, k) > 0.25 * math.hypot(*k):
+        if verbose:
+            warn(f"regular texture: repeats every {periods} px, which a {cfg.size} px crop cannot hold whole: "
+                 f"no periodic channel (a larger --size would hold it)")
+        return []
+    if verbose:
+        warn(f"regular texture: repeats every {periods} px (autocorrelation peak {found.peak}): one periodic "
+             f"latent channel across it (--periodic-channels 0 turns it off)")
+    cfg.periodic_channels = 1
+    return [k]
+
+
 def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey: bool = False):
     if cfg.arch == "dcgan":
         from .dcgan import build_dcgan
         return build_dcgan(cfg, out_channels)
-    g_spec = GeneratorSpec(cfg.local_channels, cfg.global_channels, cfg.periodic_channels, out_channels, tuple(cfg.g_widths),
+    g_spec = GeneratorSpec(cfg.local_channels, cfg.global_channels, max(cfg.periodic_channels, 0), out_channels, tuple(cfg.g_widths),
                            num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0,
                            latent_blocks=cfg.g_latent_blocks, grey=grey, noise_channels=cfg.g_noise,
                            upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1)
@@ -233,6 +275,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         tensors, saved_info = read_checkpoint(ckpt_path)
         saved_cfg = TrainConfig.from_dict(saved_info["config"])
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
+    measured_waves = cfg.periodic_channels < 0   # auto: the lattice's wave vectors, fixed
+    waves = plan_periodic(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     channels = exemplars.channels
     n_color = color_channel_count(channels)
     num_classes = len(classes) if classes else 0
@@ -245,6 +289,10 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
 
     # --- models and optimisers ----------------------------------------------------------------
     G, D = builders.models(cfg, len(channels), num_classes, grey=exemplars.is_grey)
+    if measured_waves and isinstance(G, TextureGenerator) and G.spec.periodic_channels:
+        if waves:   # a fresh run; a resume loads them from its checkpoint
+            G.wave_vectors.data.copy_(torch.tensor(waves))
+        G.wave_vectors.requires_grad_(False)   # measured, not learned: Adam's steps would drift the period
     if cfg.g_init_mean and not cfg.resume and isinstance(G, TextureGenerator):   # a resume loads its weights
         G.init_output_mean(torch.cat([im.flatten(1) for im in exemplars.all_images], 1).mean(1))
     G, D = G.to(device), D.to(device)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from gan_core.config import build_config
 from gan_core.models import DiscriminatorSpec, GeneratorSpec, MultiScaleDiscriminator, TextureGenerator
-from gan_core.structure import plan_training, structure_size
+from gan_core.structure import lattice, plan_training, structure_size, wave_vector
 from gan_core.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +51,90 @@ def test_fine_grain_reads_small_and_a_flat_image_does_not_crash():
     noise = torch.rand(1, 256, 256, generator=torch.Generator().manual_seed(0))
     assert structure_size(noise) < 6
     assert structure_size(torch.zeros(3, 64, 64)) == 2.0
+
+
+def regular_pattern(kind: str, period: int, size: int = 240, angle: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A grid of tiles, a running bond of bricks (twice as long as high) or boards with seams at random
+    places, each unit of its own tone, with 3 px joints and grain: [size, size] in [0, 1]. Returns the image
+    and its true period vectors (x, y) in pixels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    u, v = (xx * c + yy * s) / period, (-xx * s + yy * c) / period     # lattice coordinates
+    row = np.floor(v)
+    if kind == "grid":
+        col, periods = np.floor(u), [(period * c, period * s), (-period * s, period * c)]
+    elif kind == "bond":
+        col = np.floor(u / 2 + 0.5 * (row % 2))
+        periods = [(2 * period, 0.0), (period, period)]
+    else:   # boards: seams at random places along each board
+        seam_at = rng.random(1000) * 1e6
+        col, periods = np.floor((u + seam_at[row.astype(int) % 1000]) / 3.7), [(0.0, period)]
+    tone = rng.random(100000)[((row * 977 + col * 131) % 100000).astype(int)]
+    joint_u = np.abs(u - np.round(u)) * period if kind == "grid" else \
+        (np.abs(u / 2 + 0.5 * (row % 2) - np.round(u / 2 + 0.5 * (row % 2))) * 2 * period if kind == "bond" else np.inf)
+    joint = np.minimum(np.abs(v - np.round(v)) * period, joint_u) < 1.5
+    img = np.where(joint, 0.85, 0.2 + 0.5 * tone) + 0.05 * rng.standard_normal((size, size))
+    return np.clip(img, 0, 1), periods
+
+
+def same_lattice(found: list, true: list) -> bool:
+    """Each found period is a whole combination of the true ones (within 0.25), and the cells are alike (25%)."""
+    f, t = np.array(found, dtype=float).T, np.array(true, dtype=float).T
+    if f.shape != t.shape:
+        return False
+    if f.shape[1] == 1:
+        return abs(abs(f[0, 0] * t[1, 0] - f[1, 0] * t[0, 0])) < 0.25 * np.hypot(*t[:, 0]) ** 2 and \
+            abs(np.hypot(*f[:, 0]) - np.hypot(*t[:, 0])) <= 0.25 * np.hypot(*t[:, 0])
+    coords = np.linalg.solve(t, f)
+    return bool(np.all(np.abs(coords - np.round(coords)) < 0.25)) and \
+        abs(abs(np.linalg.det(f)) - abs(np.linalg.det(t))) <= 0.25 * abs(np.linalg.det(t))
+
+
+@pytest.mark.parametrize("kind,period,angle", [("grid", 24, 0.0), ("grid", 40, 0.0), ("grid", 32, 0.35),
+                                               ("bond", 20, 0.0), ("bond", 32, 0.0), ("boards", 24, 0.0)])
+def test_lattice_recovers_grids_running_bonds_and_boards(kind, period, angle):
+    img, periods = regular_pattern(kind, period, angle=angle)
+    found = lattice(torch.tensor(img)[None])
+    assert found is not None and same_lattice(found.periods, periods), (found, periods)
+
+
+def test_textures_without_a_lattice_have_none():
+    f1, f2, _ = mk.cell_noise(np.random.default_rng(5), 256, 32)
+    stones = torch.tensor(np.minimum(f2 - f1, 8.0))[None]
+    noise = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0))
+    pavement = torch.tensor(mk.make_pavement(np.random.default_rng(7), size=256, cell=40.0)[0]).permute(2, 0, 1)
+    for image in (stones, noise, pavement, torch.zeros(1, 64, 64)):
+        assert lattice(image) is None
+
+
+def test_wave_vector_runs_across_the_stripes_in_cells():
+    for period in [(0.0, 24.0), (30.0, 40.0)]:
+        k = np.array(wave_vector(period, 8))
+        assert np.isclose(k @ (np.array(period) / 8), 1.0)              # one cycle per period ...
+        assert abs(k[0] * period[1] - k[1] * period[0]) < 1e-12          # ... and constant along the stripes
+
+
+def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
+    boards, _ = regular_pattern("boards", 32, size=256)
+    ex = write_png(tmp_path / "boards.png", np.repeat(boards[..., None], 3, axis=2))
+    tiny(tmp_path, ex, "run", size=64)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["periodic_channels"] == 1
+    assert "periodic latent channel" in capsys.readouterr().err          # it said what it chose and why
+    from gan_core.sample import load_generator
+    G, _ = load_generator(tmp_path / "run")
+    assert np.allclose(G.wave_vectors.detach().numpy(), [[0.0, 0.25]])   # 32 px boards, 8 px cells; not drifted by training
+    tiny(tmp_path, ex, "run", size=64, steps=3, resume=True)            # a resume keeps the resolved channel
+    model = tmp_path / "m.onnx"
+    subprocess.run([sys.executable, "-m", "texgan.cli", "export", str(tmp_path / "run"), "--out", str(model)],
+                   check=True, capture_output=True)                       # parity and the roll test, with the channel
+    grid, _ = regular_pattern("grid", 32, size=256)
+    tiny(tmp_path, write_png(tmp_path / "grid.png", np.repeat(grid[..., None], 3, axis=2)), "grid", size=64)
+    assert json.loads((tmp_path / "grid" / "config.json").read_text())["periodic_channels"] == 0
+    assert "2D lattice" in capsys.readouterr().err
+    noise = write_png(tmp_path / "noise.png", np.random.default_rng(0).random((128, 128, 3)))
+    tiny(tmp_path, noise, "plain", size=64)
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["periodic_channels"] == 0
 
 
 def test_plan_follows_structure_and_user_values_win():
