@@ -66,13 +66,15 @@ def structure_size(image: torch.Tensor) -> float:
     return factor / float(f[order][min(i, len(cum) - 1)])
 
 
-# Lattice detection, on the high-passed luminance (a wide blur subtracted), so that a grid of joints is
-# not drowned by how the tiles' colours vary: its autocorrelation peaks at the lattice vectors. Measured on
+# Lattice detection, on the high-passed luminance (the detail finer than a few pixels: joints, seams, edges),
+# so that a grid of joints is not drowned by how the tiles' colours vary: its autocorrelation peaks at the
+# lattice vectors. Measured on
 # the quality suite: regular exemplars peak at 0.28-0.82 (bricks, bricks_large, planks, tiles), stochastic
 # and cellular ones at 0.02-0.09, a brick photo at 0.20 with no consistent lattice (docs/quality-history.md).
 REGULAR_PEAK = 0.15          # the strongest autocorrelation peak of a regular texture is above this ...
 LATTICE_CONSISTENCY = 0.5    # ... and every point of its lattice (a, b, a+b, a-b) reaches this share of it
 MIN_PERIOD_PX = 4
+MAX_CANDIDATES = 64         # strong peaks paired in the basis search, shortest first
 
 
 def _autocorrelation(x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +129,9 @@ def lattice(image: torch.Tensor) -> Lattice | None:
     best = max((p[0] for p in peaks), default=0.0)
     if best < REGULAR_PEAK:
         return None
-    strong = [p[1:] for p in peaks if p[0] >= 0.4 * best]
+    # A basis is among the shortest lattice vectors: pairing only the shortest strong peaks keeps a fine grid
+    # (thousands of peaks) from costing seconds at start-up.
+    strong = sorted((p[1:] for p in peaks if p[0] >= 0.4 * best), key=lambda v: math.hypot(*v))[:MAX_CANDIDATES]
     pairs = []
     for i, (x1, y1) in enumerate(strong):
         for x2, y2 in strong[i + 1:]:
@@ -150,7 +154,9 @@ def lattice(image: torch.Tensor) -> Lattice | None:
         along = min(combos, key=lambda v: math.hypot(*v))
         def spacing(v):   # how far v reaches across the stripes
             return abs(v[0] * along[1] - v[1] * along[0]) / math.hypot(*along)
-        across = min((v for v in combos if spacing(v) >= MIN_PERIOD_PX), key=spacing)
+        across = min((v for v in combos if spacing(v) >= MIN_PERIOD_PX), key=spacing, default=None)
+        if across is None:   # stripes finer than MIN_PERIOD_PX: nothing a periodic channel could hold
+            return None
         t = (across[0] * along[0] + across[1] * along[1]) / (along[0] ** 2 + along[1] ** 2)
         periods = [(across[0] - t * along[0], across[1] - t * along[1])]
     else:

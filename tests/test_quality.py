@@ -91,7 +91,7 @@ def same_lattice(found: list, true: list) -> bool:
         abs(abs(np.linalg.det(f)) - abs(np.linalg.det(t))) <= 0.25 * abs(np.linalg.det(t))
 
 
-@pytest.mark.parametrize("kind,period,angle", [("grid", 24, 0.0), ("grid", 40, 0.0), ("grid", 32, 0.35),
+@pytest.mark.parametrize("kind,period,angle", [("grid", 6, 0.0), ("grid", 24, 0.0), ("grid", 40, 0.0), ("grid", 32, 0.35),
                                                ("bond", 20, 0.0), ("bond", 32, 0.0), ("boards", 24, 0.0)])
 def test_lattice_recovers_grids_running_bonds_and_boards(kind, period, angle):
     img, periods = regular_pattern(kind, period, angle=angle)
