@@ -23,8 +23,8 @@ wrapper rejects ("Expected to have finished reduction in the prior iteration").
 """
 from __future__ import annotations
 
+import faulthandler
 import os
-import socket
 from dataclasses import dataclass
 
 import torch
@@ -64,7 +64,12 @@ def setup(info: DistInfo, backend: str, device: torch.device) -> torch.device:
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend, rank=info.rank, world_size=info.world)
+        store_port = os.environ.get(SPAWNER_STORE_PORT)
+        if store_port:   # our spawner hosts the store (see spawn); every rank is a client
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(store_port), info.world, is_master=False)
+            dist.init_process_group(backend, store=store, rank=info.rank, world_size=info.world)
+        else:            # torchrun, or a user's own launcher: env:// rendezvous
+            dist.init_process_group(backend, rank=info.rank, world_size=info.world)
     return device
 
 
@@ -124,25 +129,32 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SPAWNER_STORE_PORT = "TEXGAN_STORE_PORT"
 
 
 def _worker(rank: int, train, cfg, nproc: int, port: int, show_progress: bool) -> None:
+    faulthandler.enable()   # a crash in C++ (gloo, the store) then prints each thread's Python stack
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **{SPAWNER_STORE_PORT: str(port)})
     train(cfg, show_progress=show_progress and rank == 0)
 
 
 def spawn(train, cfg, show_progress: bool) -> None:
     """Run train(cfg) in cfg.nproc local processes (one node) and wait for them. The caller passes
-    its train function (a module-level one, so it pickles by name): this module never imports train.py."""
+    its train function (a module-level one, so it pickles by name): this module never imports train.py.
+
+    This process hosts the rendezvous store, as torchrun's agent does, so that it outlives every rank.
+    When rank 0 hosted it, rank 0 once died in C++ as a run ended ("terminate called without an active
+    exception", in CI); the likely cause is the store's thread being torn down while rank 1 still used it.
+    Binding port 0 here also removes the race of picking a free port and binding it later in a child."""
     import torch.multiprocessing as mp
-    port = free_port()
+    store = dist.TCPStore("127.0.0.1", 0, cfg.nproc, is_master=True, wait_for_workers=False)
     try:
-        mp.spawn(_worker, args=(train, cfg, cfg.nproc, port, show_progress), nprocs=cfg.nproc, join=True)
+        mp.spawn(_worker, args=(train, cfg, cfg.nproc, store.port, show_progress), nprocs=cfg.nproc, join=True)
     except mp.ProcessRaisedException as e:
         lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
         raise RuntimeError(f"a training process failed: {lines[-1] if lines else e}") from None
+    except mp.ProcessExitedException as e:   # killed or crashed below Python: its stack went to stderr
+        raise RuntimeError(f"a training process died: {e}") from None
+    finally:
+        del store
