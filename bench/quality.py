@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py                  # full suite: 8 minutes per exemplar
     .venv/bin/python bench/quality.py --quick          # smoke test: two exemplars, a few steps
     .venv/bin/python bench/quality.py --only pavement bricks_large --minutes 4 --set loss=hinge
+    .venv/bin/python bench/quality.py --jobs 2 --against d_padding=valid   # defaults and a variant, side by side
 
 Each exemplar trains with texgan's defaults (plus any --set overrides) in segments that end
 at 1, 2, 4 and 8 minutes (of --minutes 8; the same fractions of other budgets); after each
@@ -16,6 +17,9 @@ its worst level, seam ratio and diversity. Writes, under --out (default bench/ou
     rows/<name>.json         that exemplar's scores, written as soon as it ends
     results.json             every score, with the machine and a reference-loop speed
 and with --report, docs/quality.md and docs/quality/*.png (the contact sheets).
+--against KEY=VALUE... also trains every exemplar with those overrides (on top of --set), written under
+OUT/against; each pair is submitted together, so with --jobs 2 the two train at the same time on the same
+machine and share one reference-loop measurement (compare: bench/quality_report.py --compare OUT OUT/against).
 
 Runs are processes of one thread each, --jobs at a time (default 1: the whole machine per
 exemplar). The reference-loop speed (bench/common.py) is measured in the same run, so figures
@@ -180,7 +184,9 @@ def main(argv=None) -> int:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="training overrides (texgan train flags)")
     p.add_argument("--jobs", type=int, default=1, help="exemplars trained at once, one thread each when > 1")
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "quality"))
-    p.add_argument("--report", action="store_true", help="write docs/quality.md and docs/quality/*.png")
+    p.add_argument("--against", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="also train each exemplar with these overrides, side by side, under OUT/against")
+    p.add_argument("--report", action="store_true", help="write docs/quality.md and docs/quality/*.png (of OUT)")
     args = p.parse_args(argv)
     out = Path(args.out)
     paths = write_exemplars(out / "exemplars")
@@ -188,39 +194,51 @@ def main(argv=None) -> int:
     missing = [n for n in names if n not in paths]
     if missing:
         p.error(f"unknown exemplar(s) {', '.join(missing)}; the suite has {', '.join(paths)}")
-    overrides = parse_sets(args.set)
+    variants = [(out, parse_sets(args.set))]
+    if args.against:
+        variants.append((out / "against", {**parse_sets(args.set), **parse_sets(args.against)}))
     ref = reference_speed()
     t0 = time.time()
-    def finished(row: dict) -> dict:
+    def finished(row: dict, folder: Path) -> dict:
         # Each exemplar's sheet and scores land as it ends, so a suite cut short keeps what it made.
-        contact_sheet(row, out / "sheets" / f"{row['name']}.png")
-        (out / "rows").mkdir(parents=True, exist_ok=True)
-        (out / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k != "samples"}) + "\n")
+        contact_sheet(row, folder / "sheets" / f"{row['name']}.png")
+        (folder / "rows").mkdir(parents=True, exist_ok=True)
+        (folder / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k != "samples"}) + "\n")
         return row
 
+    tasks = [(n, folder, overrides) for n in names for folder, overrides in variants]   # pairs side by side
     if args.jobs > 1:
         os.environ["TEXGAN_BENCH_THREADS"] = "1"
         with ProcessPoolExecutor(args.jobs) as pool:
-            futs = {pool.submit(run_one, n, str(paths[n]), str(out), args.minutes, overrides, args.quick, args.steps): n
-                    for n in names}
-            done = {futs[f]: finished(f.result()) for f in as_completed(futs)}
-            rows = [done[n] for n in names]
+            futs = {pool.submit(run_one, n, str(paths[n]), str(folder), args.minutes, ov, args.quick, args.steps): (n, folder)
+                    for n, folder, ov in tasks}
+            done = {futs[f]: finished(f.result(), futs[f][1]) for f in as_completed(futs)}
     else:
-        rows = [finished(run_one(n, str(paths[n]), str(out), args.minutes, overrides, args.quick, args.steps)) for n in names]
-    results = {"command": "python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                           "jobs": args.jobs, "reference_loop": ref},
-               "minutes": args.minutes, "overrides": overrides, "wall_seconds": round(time.time() - t0),
-               "rows": [{k: v for k, v in r.items() if k != "samples"} for r in rows]}
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    for r in results["rows"]:
-        last = r["points"][-1]
-        levels = " ".join(f"{x:.2f}" for x in last["swd_ratio_levels"])
-        print(f"{r['name']:14s} step {last['step']:6d} {last['seconds']:6.0f}s  swd_ratio {last['swd_ratio']:.2f}  levels {levels}  "
-              f"worst {last['swd_ratio_worst']:.2f}  colour {last['color_ratio']:.2f}  seam {last['seam_ratio']:.2f}")
+        done = {(n, folder): finished(run_one(n, str(paths[n]), str(folder), args.minutes, ov, args.quick, args.steps), folder)
+                for n, folder, ov in tasks}
+    argv_text = " ".join(argv if argv is not None else sys.argv[1:])
+    for i, (folder, overrides) in enumerate(variants):
+        rows = [done[(n, folder)] for n in names]
+        results = {"command": "python bench/quality.py " + argv_text,
+                   "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                               "jobs": args.jobs, "reference_loop": ref},
+                   "minutes": args.minutes, "overrides": overrides, "wall_seconds": round(time.time() - t0),
+                   "rows": [{k: v for k, v in r.items() if k != "samples"} for r in rows]}
+        if len(variants) > 1:
+            results["side_by_side"] = {"with": str(variants[1 - i][0]),
+                                       "note": "each exemplar trained at the same time as its pair, one job each"}
+        (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        print(f"{folder}: {overrides or 'defaults'}")
+        for r in results["rows"]:
+            last = r["points"][-1]
+            levels = " ".join(f"{x:.2f}" for x in last["swd_ratio_levels"])
+            print(f"{r['name']:14s} step {last['step']:6d} {last['seconds']:6.0f}s  swd_ratio {last['swd_ratio']:.2f}  levels {levels}  "
+                  f"worst {last['swd_ratio_worst']:.2f}  colour {last['color_ratio']:.2f}  seam {last['seam_ratio']:.2f}")
+        if i == 0:
+            main_results = results
     if args.report:
         from quality_report import write_report
-        write_report(results, out, ROOT / "docs")
+        write_report(main_results, out, ROOT / "docs")
     return 0
 
 

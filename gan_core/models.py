@@ -264,6 +264,7 @@ class DiscriminatorSpec(SpecDict):
     # > 1: pix2pixHD-style multi-scale D: one patch D per octave of the image, each on the image
     # downsampled 2**k, so the coarse ones judge structure larger than one patch D can see.
     scales: int = 1
+    padding: str = "circular"      # circular (a crop is a torus) | valid (no padding: only the crop's pixels)
 
 
 
@@ -282,14 +283,15 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         self.spec = spec
         norm = sn if spec.spectral_norm else (lambda m: m)
+        pad = 0 if spec.padding == "valid" else 1
         layers: list[nn.Module] = []
         cin = spec.in_channels
         for cout in spec.widths:
-            layers += [norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1, padding_mode="circular")), nn.LeakyReLU(0.2)]
+            layers += [norm(nn.Conv2d(cin, cout, 4, stride=2, padding=pad, padding_mode="circular")), nn.LeakyReLU(0.2)]
             cin = cout
         self.features = nn.Sequential(*layers)
         extra = 1 if spec.minibatch_std else 0
-        self.head = norm(nn.Conv2d(cin + extra, 1, 3, padding=1, padding_mode="circular"))
+        self.head = norm(nn.Conv2d(cin + extra, 1, 3, padding=pad, padding_mode="circular"))
         if spec.num_classes:
             self.class_embed = norm(nn.Embedding(spec.num_classes, cin))
 
@@ -334,6 +336,14 @@ class MultiScaleDiscriminator(nn.Module):
         h, w = maps[0].shape[2:]
         return torch.cat([m if m.shape[2:] == (h, w) else F.interpolate(m, size=(h, w), mode="nearest")
                           for m in maps], dim=1)
+
+
+def valid_input_min(layers: int) -> int:
+    """The smallest image a padding-free patch D of `layers` stride-2 4x4 convs and a 3x3 head accepts."""
+    size = 3
+    for _ in range(layers):
+        size = 2 * size + 2
+    return size
 
 
 def build_discriminator(spec: DiscriminatorSpec) -> nn.Module:

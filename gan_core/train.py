@@ -146,7 +146,7 @@ def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey
                            latent_blocks=cfg.g_latent_blocks, grey=grey, noise_channels=cfg.g_noise,
                            upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1)
     d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes,
-                               scales=cfg.d_scales)
+                               scales=cfg.d_scales, padding=cfg.d_padding)
     return TextureGenerator(g_spec), build_discriminator(d_spec)
 
 
@@ -373,8 +373,10 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             return progressive.generate(G, heads, z, stage, cls)
         return G(z, cls) if cfg.arch == "dcgan" else G(z, cls, full_res=False)   # D judges the working resolution
 
-    def aug(x):
-        return augment(x, cfg.translate, cfg.color_jitter, n_color, aug_rng)
+    def aug(x, fake: bool):
+        # A roll cuts a seam into a real crop; only a critic that pads circularly sees that seam anyway.
+        roll = cfg.translate and (fake or cfg.d_padding == "circular")
+        return augment(x, roll, cfg.color_jitter, n_color, aug_rng)
 
     def checkpoint(stopped_by: str = "", path: Path = ckpt_path):
         if not rank.is_main:
@@ -434,7 +436,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 real = at_stage(real)
                 with torch.set_grad_enabled(reuse_fake), autocast():
                     fake = fakes(batch, real_cls, stage).float()
-                real_aug, fake_aug = aug(real), aug(fake)
+                real_aug, fake_aug = aug(real, False), aug(fake, True)
                 fake_aug_d = fake_aug.detach()
                 with autocast():
                     d_real, d_fake = D(real_aug, real_cls).float(), D(fake_aug_d, real_cls).float()
@@ -455,7 +457,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             # --- R1: lazy regularisation on reals (not for the Wasserstein critics) -------------
             if adversarial and cfg.r1_gamma > 0 and cfg.loss not in WASSERSTEIN and step % cfg.r1_every == 0:
                 real_r1, cls_r1 = real_batch(batch)
-                real_r1 = aug(at_stage(real_r1)).detach().requires_grad_(True)
+                real_r1 = aug(at_stage(real_r1), False).detach().requires_grad_(True)
                 penalty = r1_penalty(d_scores(real_r1, cls_r1), real_r1)
                 opt_d.zero_grad(set_to_none=True)
                 (penalty * (cfg.r1_gamma / 2) * cfg.r1_every).backward()
@@ -471,7 +473,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 fake_cls = real_cls if cfg.swd_weight > 0 else random_classes(batch)
                 with autocast():
                     fake = fakes(batch, fake_cls, stage).float()
-                    fake_aug = aug(fake)
+                    fake_aug = aug(fake, True)
             with autocast():
                 loss_g = torch.zeros((), device=device)
                 if adversarial:

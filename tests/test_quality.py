@@ -17,6 +17,7 @@ from gan_core.config import build_config
 from gan_core.models import DiscriminatorSpec, GeneratorSpec, MultiScaleDiscriminator, TextureGenerator
 from gan_core.structure import lattice, plan_training, structure_size, wave_vector
 from gan_core.train import train
+from conftest import EXEMPLARS, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "gan_core" / "exemplars"))
@@ -265,6 +266,20 @@ def test_quick_suite_runs_end_to_end(tmp_path):
     assert picture.size == (110 + 5 * 68, 20 + 2 * 68)
 
 
+def test_suite_trains_a_variant_side_by_side(tmp_path):
+    """--against: each exemplar trains with and without the overrides at the same time, one reference measure."""
+    subprocess.run([sys.executable, str(ROOT / "bench" / "quality.py"), "--quick", "--only", "cobbles", "--jobs", "2",
+                    "--against", "g_noise=0", "--out", str(tmp_path)], check=True, capture_output=True, text=True)
+    base = json.loads((tmp_path / "results.json").read_text())
+    other = json.loads((tmp_path / "against" / "results.json").read_text())
+    assert base["overrides"] == {} and other["overrides"] == {"g_noise": 0}
+    assert base["machine"]["reference_loop"] == other["machine"]["reference_loop"]
+    assert other["side_by_side"]["with"] == str(tmp_path)
+    assert json.loads((tmp_path / "runs" / "cobbles" / "config.json").read_text())["g_noise"] == 1
+    assert json.loads((tmp_path / "against" / "runs" / "cobbles" / "config.json").read_text())["g_noise"] == 0
+    assert (tmp_path / "against" / "sheets" / "cobbles.png").exists()
+
+
 @pytest.mark.slow
 def test_training_improves_the_coarse_level_on_large_structure(tmp_path):
     """The defaults (scale-aware plan included), a short run on cells of ~60 px: the coarsest SWD level gets better
@@ -348,3 +363,58 @@ def test_patch_swd_alone_trains_without_a_discriminator(tmp_path):
     assert float(rows[-1]["loss_d"]) == 0.0 and float(rows[-1]["loss_g"]) > 0
     with pytest.raises(Exception, match="not both 0"):
         build_config(dict(data=str(ex), out=str(tmp_path / "r2"), adv_weight=0, swd_weight=0))
+
+
+def test_a_valid_critic_judges_only_the_crop_and_a_circular_one_sees_across_its_edge():
+    """With circular padding the critic's last column of logits reads the crop's first columns (the wrap),
+    so a real crop's seam is visible to it; with padding 'valid' no logit reads across the edge."""
+    from gan_core.models import PatchDiscriminator, valid_input_min
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 64, 64)
+    bumped = x.clone()
+    bumped[..., :, :2] += 1.0                     # change the crop's two leftmost columns only
+    for padding, far_right_changes in (("circular", True), ("valid", False)):
+        D = PatchDiscriminator(DiscriminatorSpec(3, (8, 8, 8), spectral_norm=False, padding=padding)).eval()
+        with torch.no_grad():
+            a, b = D(x), D(bumped)
+        assert a.shape == ((1, 1, 8, 8) if padding == "circular" else (1, 1, 4, 4))
+        assert (not torch.equal(a[..., -1], b[..., -1])) == far_right_changes, padding
+        assert not torch.equal(a[..., 0], b[..., 0])          # the left logits do see the change
+    assert valid_input_min(3) == 38                           # the field of 3 stride-2 4x4 convs and a 3x3 head
+    D = PatchDiscriminator(DiscriminatorSpec(3, (8, 8, 8), padding="valid"))
+    assert D(torch.randn(1, 3, 38, 38)).shape == (1, 1, 1, 1)
+
+
+def test_a_valid_critic_needs_crops_its_field_fits(tmp_path):
+    from gan_core.config import ConfigError
+    base = {"data": str(EXEMPLARS / "moss"), "out": str(tmp_path / "r"), "d_padding": "valid"}
+    with pytest.raises(ConfigError, match="needs --size 38 or more, got 32"):
+        build_config({**base, "size": 32})
+    with pytest.raises(ConfigError, match="needs --size 76 or more"):
+        build_config({**base, "size": 64, "d_scales": 2})
+    with pytest.raises(ConfigError, match="--progressive-start 38 or more, got 16"):
+        build_config({**base, "size": 64, "progressive": True, "progressive_start": 16})
+    with pytest.raises(ConfigError, match="circular or valid"):
+        build_config({**base, "d_padding": "reflect"})
+    assert build_config({**base, "size": 64}).d_padding == "valid"
+
+
+def test_a_valid_critic_trains_resumes_and_keeps_real_crops_unrolled(tmp_path, monkeypatch):
+    """Real crops are not rolled for a valid critic (a roll would cut a seam into them); fakes still are."""
+    import gan_core.train as train_mod
+    rolled = []
+    real_augment = train_mod.augment
+
+    def spy(x, translate, *args, **kwargs):
+        rolled.append(translate)
+        return real_augment(x, translate, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "augment", spy)
+    cfg = tiny_config(EXEMPLARS / "moss", tmp_path / "r", size=40, d_padding="valid", steps=2, n_critic=1)
+    train(cfg, show_progress=False)
+    assert rolled and rolled.count(False) == rolled.count(True)   # per step: the real batch unrolled, the fake rolled
+    info = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert info["d_padding"] == "valid"
+    resumed = train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", size=40, d_padding="valid", steps=3,
+                                n_critic=1, resume=True), show_progress=False)
+    assert resumed.step == 3
