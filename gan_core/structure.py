@@ -183,13 +183,14 @@ class Plan:
 
 
 def plan_training(structure_px: float, min_side: int, g_scale: int, size: int = 0, work_scale: float = 0.0,
-                  d_scales: int = 0) -> Plan:
+                  d_scales: int = 0, min_d_input: int = 16) -> Plan:
     """Crop, working resolution and discriminator scales for a structure of `structure_px`.
 
     A crop holds about 2.5 structures (whole ones, with neighbours) up to MAX_CROP; larger
     structure is trained on a downscaled exemplar, so it fits, and export paints at the
-    exemplar's scale again. D's coarsest scale sees at least 1.5 structures. Arguments other
-    than 0 are the user's and win.
+    exemplar's scale again. D's coarsest scale sees at least 1.5 structures, and every scale's
+    input is at least min_d_input px (a critic without padding needs its whole field). Arguments
+    other than 0 are the user's and win.
     """
     want = 2.5 * structure_px
     scale = work_scale or (min(1.0, MAX_CROP / want) if want > MAX_CROP else 1.0)
@@ -200,10 +201,11 @@ def plan_training(structure_px: float, min_side: int, g_scale: int, size: int = 
     crop = min(crop, int(min_side * scale) // g_scale * g_scale)
     scales = d_scales or 1
     if not d_scales:
-        while scales < 4 and D_FIELD_PX * 2 ** (scales - 1) < 1.5 * s_work and crop // 2 ** scales >= 16:
+        while scales < 4 and D_FIELD_PX * 2 ** (scales - 1) < 1.5 * s_work and crop // 2 ** scales >= min_d_input:
             scales += 1
-        scales = max(scales, 2)
+        if crop // 2 >= min_d_input:
+            scales = max(scales, 2)
     why = (f"structure ~{structure_px:.0f} px: crop {crop} px"
            + (f" at 1/{round(1 / scale)} resolution (structure larger than a {MAX_CROP} px crop holds)" if scale < 1 else "")
-           + f", {scales} discriminator scales (field {D_FIELD_PX * 2 ** (scales - 1)} px)")
+           + f", {scales} discriminator scale{'s' if scales > 1 else ''} (field {D_FIELD_PX * 2 ** (scales - 1)} px)")
     return Plan(structure_px, crop, scale, scales, why)

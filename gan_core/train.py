@@ -46,7 +46,7 @@ from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, 
 from .losses import (LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty,
                      patch_swd_loss, r1_penalty)
 from .structure import lattice, plan_training, structure_size, wave_vector
-from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema
+from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema, valid_input_min
 from .monitor import LOG_FIELDS, drop_log_rows_after, make_probe, plot_losses, save_previews
 
 DIVERGED_NAME = "checkpoint.diverged.safetensors"   # the state at a NaN/Inf stop, for inspection
@@ -54,7 +54,7 @@ DIVERGED_NAME = "checkpoint.diverged.safetensors"   # the state at a NaN/Inf sto
 # Config fields that fix the models' shapes: a --resume must keep them.
 SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
                 "minibatch_std", "conditional", "class_channels", "progressive", "dcgan_base", "d_scales",
-                "g_latent_blocks", "work_scale", "g_noise")
+                "g_latent_blocks", "work_scale", "g_noise", "d_padding")   # d_padding: what the critic's weights learned to read
 
 
 def pick_device(name: str) -> torch.device:
@@ -82,8 +82,9 @@ def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, ve
         images = exemplars.all_images
         g_scale = 2 ** (len(cfg.g_widths) - 1)
         structure = cfg.structure_px or max(structure_size(im) for im in images)
+        min_d_input = valid_input_min(len(cfg.d_widths)) if cfg.d_padding == "valid" else 16
         plan = plan_training(structure, min(min(im.shape[1:]) for im in images), g_scale,
-                             cfg.size, cfg.work_scale, cfg.d_scales)
+                             cfg.size, cfg.work_scale, cfg.d_scales, min_d_input)
         cfg.size, cfg.work_scale, cfg.d_scales, cfg.structure_px = plan.size, plan.work_scale, plan.d_scales, round(structure, 1)
         if verbose:
             warn(plan.why + " (override with --structure-px, --size, --work-scale, --d-scales)")
@@ -274,6 +275,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     if cfg.resume:
         tensors, saved_info = read_checkpoint(ckpt_path)
         saved_cfg = TrainConfig.from_dict(saved_info["config"])
+        saved_cfg.d_padding = saved_info["config"].get("d_padding", "circular")   # runs from before the option
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     measured_waves = cfg.periodic_channels < 0   # auto: the lattice's wave vectors, fixed
     waves = plan_periodic(cfg, exemplars, saved_cfg, verbose=rank.is_main)

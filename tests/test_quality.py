@@ -149,6 +149,10 @@ def test_plan_follows_structure_and_user_values_win():
     forced = plan_training(120, 512, 8, size=64, work_scale=1.0, d_scales=1)
     assert (forced.size, forced.work_scale, forced.d_scales) == (64, 1.0, 1)
     assert plan_training(40, 100, 8).size <= 100          # never a crop larger than the exemplar
+    # a critic without padding (field 38 px) keeps every scale's input at least that large
+    valid = plan_training(40, 512, 8, min_d_input=38)
+    assert valid.size == 128 and valid.size // 2 ** (valid.d_scales - 1) >= 38 and f"{valid.d_scales} discriminator scale" in valid.why
+    assert plan_training(10, 256, 8, min_d_input=38).d_scales == 1 + (64 // 2 >= 38)
 
 
 def test_multiscale_discriminator_weighs_every_scale_equally():
@@ -400,8 +404,10 @@ def test_a_valid_critic_needs_crops_its_field_fits(tmp_path):
 
 
 def test_a_valid_critic_trains_resumes_and_keeps_real_crops_unrolled(tmp_path, monkeypatch):
-    """Real crops are not rolled for a valid critic (a roll would cut a seam into them); fakes still are."""
+    """Real crops are not rolled for a valid critic (a roll would cut a seam into them); fakes still are.
+    A resume keeps the run's critic padding (its weights learned to read that)."""
     import gan_core.train as train_mod
+    from gan_core.config import ConfigError
     rolled = []
     real_augment = train_mod.augment
 
@@ -418,3 +424,6 @@ def test_a_valid_critic_trains_resumes_and_keeps_real_crops_unrolled(tmp_path, m
     resumed = train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", size=40, d_padding="valid", steps=3,
                                 n_critic=1, resume=True), show_progress=False)
     assert resumed.step == 3
+    with pytest.raises(ConfigError, match=r"d_padding \(run: valid, now: circular\)"):
+        train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", size=40, steps=4, n_critic=1, resume=True,
+                          d_padding="circular"), show_progress=False)
