@@ -67,7 +67,8 @@ class TrainConfig:
     d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
     # circular: D sees each crop as a torus. A fake crop is one, a real crop is not: its seam cross is a cue
     # no fake can match. valid: D pads nothing (each logit judges pixels only) and real crops are not rolled.
-    d_padding: str = "circular"    # circular | valid
+    # auto: valid where the crop holds the critic's field (38 px with 3 layers; per scale), else circular.
+    d_padding: str = "circular"    # circular | valid | auto
     # Patch-distribution matching (losses.patch_swd_loss): a sliced-Wasserstein term in the G loss on an
     # image pyramid of pixel patches. adv_weight 0 trains G by this term alone (no discriminator step).
     swd_weight: float = 0.0
@@ -175,8 +176,8 @@ class TrainConfig:
             raise ConfigError("--label-smoothing must be in [0, 0.5)")
         if not 0 <= self.d_scales <= 4:
             raise ConfigError("--d-scales must be 1 to 4 (0 = auto)")
-        if self.d_padding not in ("circular", "valid"):
-            raise ConfigError(f"--d-padding must be circular or valid, got {self.d_padding!r}")
+        if self.d_padding not in ("circular", "valid", "auto"):
+            raise ConfigError(f"--d-padding must be circular, valid or auto, got {self.d_padding!r}")
         if self.work_scale not in (0, 1, 0.5, 0.25, 0.125):
             raise ConfigError(f"--work-scale must be 1, 0.5, 0.25 or 0.125 (0 = auto), got {self.work_scale}")
         if self.structure_px < 0:
@@ -222,11 +223,13 @@ class TrainConfig:
             raise ConfigError("--class-channels must be at least 1")
         if self.size < 16 or self.size % scale:
             raise ConfigError(f"--size must be a multiple of the generator scale {scale} and at least 16, got {self.size}")
-        if self.d_padding == "valid" and self.arch != "dcgan":
+        if self.d_padding in ("valid", "auto") and self.arch != "dcgan":
             from .models import valid_input_min
             need = valid_input_min(len(self.d_widths)) * 2 ** (max(self.d_scales, 1) - 1)
             smallest, flag = (self.progressive_start, "--progressive-start") if self.progressive else (self.size, "--size")
-            if smallest < need:
+            if self.d_padding == "auto":   # valid where the crop holds the critic's field
+                self.d_padding = "valid" if smallest >= need else "circular"
+            elif smallest < need:
                 raise ConfigError(f"--d-padding valid with {len(self.d_widths)} D layers and {max(self.d_scales, 1)} scale(s) "
                                   f"needs {flag} {need} or more, got {smallest}")
         return self

@@ -82,7 +82,7 @@ def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, ve
         images = exemplars.all_images
         g_scale = 2 ** (len(cfg.g_widths) - 1)
         structure = cfg.structure_px or max(structure_size(im) for im in images)
-        min_d_input = valid_input_min(len(cfg.d_widths)) if cfg.d_padding == "valid" else 16
+        min_d_input = valid_input_min(len(cfg.d_widths)) if cfg.d_padding in ("valid", "auto") else 16
         plan = plan_training(structure, min(min(im.shape[1:]) for im in images), g_scale,
                              cfg.size, cfg.work_scale, cfg.d_scales, min_d_input)
         cfg.size, cfg.work_scale, cfg.d_scales, cfg.structure_px = plan.size, plan.work_scale, plan.d_scales, round(structure, 1)

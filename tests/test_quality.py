@@ -398,9 +398,12 @@ def test_a_valid_critic_needs_crops_its_field_fits(tmp_path):
         build_config({**base, "size": 64, "d_scales": 2})
     with pytest.raises(ConfigError, match="--progressive-start 38 or more, got 16"):
         build_config({**base, "size": 64, "progressive": True, "progressive_start": 16})
-    with pytest.raises(ConfigError, match="circular or valid"):
+    with pytest.raises(ConfigError, match="circular, valid or auto"):
         build_config({**base, "d_padding": "reflect"})
     assert build_config({**base, "size": 64}).d_padding == "valid"
+    auto = {**base, "d_padding": "auto"}   # valid where the field fits, circular (as before the option) where not
+    assert [build_config({**auto, "size": s}).d_padding for s in (32, 40, 64)] == ["circular", "valid", "valid"]
+    assert build_config({**auto, "size": 64, "d_scales": 2}).d_padding == "circular"
 
 
 def test_a_valid_critic_trains_resumes_and_keeps_real_crops_unrolled(tmp_path, monkeypatch):
