@@ -199,6 +199,11 @@ def main(argv=None) -> int:
         variants.append((out / "against", {**parse_sets(args.set), **parse_sets(args.against)}))
     ref = reference_speed()
     t0 = time.time()
+    for folder, overrides in variants:   # kept even if the suite is stopped before results.json
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "started.json").write_text(json.dumps({"command": "python bench/quality.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]), "reference_loop": ref, "overrides": overrides,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
     def finished(row: dict, folder: Path) -> dict:
         # Each exemplar's sheet and scores land as it ends, so a suite cut short keeps what it made.
         contact_sheet(row, folder / "sheets" / f"{row['name']}.png")

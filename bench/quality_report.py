@@ -1,6 +1,7 @@
 """docs/quality.md from bench/quality.py's results: one table row per exemplar, one contact sheet each.
 
     python bench/quality_report.py --report OUT      # docs/quality.md from a bench/quality.py --out folder
+    python bench/quality_report.py --report OUT1,OUT2 # ... from several runs of the same settings (rows merged)
     python bench/quality_report.py --compare OLD_OUT[,OLD_OUT...] NEW_OUT[,NEW_OUT...] --sheets DIR
 
 prints a side-by-side markdown table of two variants (each one or more --out folders of
@@ -51,10 +52,7 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
              intro or ("Written by `bench/quality.py --report` (or `bench/quality_report.py --report OUT` from a finished run); the numbers below are from the run it describes. The "
                       "experiments that chose the defaults, session by session, are in "
                       "[quality-history.md](quality-history.md)."), "",
-             f"Command: `{results['command']}`  ", f"Machine: {m['cpu']}, {m['cores']} cores, {m['jobs']} exemplar(s) "
-             f"at a time{', one thread each' if m['jobs'] > 1 else ''}; reference loop ({m['reference_loop']['loop']}) at **{m['reference_loop']['images_per_s']} img/s** "
-             f"with {m['reference_loop']['threads']} thread(s), measured in the same run.  ",
-             f"Overrides: `{results['overrides'] or 'none (texgan defaults)'}`; wall time {results['wall_seconds']} s.", "",
+             *header(results), "",
              "SWD ratio: multi-scale sliced Wasserstein distance of 7×7 Laplacian neighbourhoods, generated vs. "
              "exemplar, divided by the same distance between two disjoint halves of the exemplar (1 = as good as "
              "the exemplar itself), on 128 px crops where the exemplar allows; levels fine → coarse. The suite "
@@ -63,13 +61,63 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
     lines += ["", "## Contact sheets", "",
               "Each: exemplar crop | the sample after each segment | the last sample tiled 2×2 (seams show as a cross).", ""]
     for r in results["rows"]:
-        src = out / "sheets" / f"{r['name']}.png"
+        src = Path(results.get("sheets", {}).get(r["name"], out / "sheets" / f"{r['name']}.png"))
         if src.exists():
             shutil.copyfile(src, sheets / f"{r['name']}.png")
             lines += [f"**{r['name']}** ({r['kind']})", "", f"![{r['name']}](quality/{r['name']}.png)", ""]
     path = docs / "quality.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def header(results: dict) -> list[str]:
+    """Command, machine and reference-loop speed; one line per run when the rows come from several."""
+    m = results["machine"]
+    machine = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['jobs']} exemplar(s) at a time"
+               f"{', one thread each' if m['jobs'] > 1 else ''}")
+    if "parts" not in results:
+        ref = m["reference_loop"]
+        return [f"Command: `{results['command']}`  ", f"{machine}; reference loop ({ref['loop']}) at "
+                f"**{ref['images_per_s']} img/s** with {ref['threads']} thread(s), measured in the same run.  ",
+                f"Overrides: `{results['overrides'] or 'none (texgan defaults)'}`; wall time {results['wall_seconds']} s."]
+    lines = [f"The rows come from {len(results['parts'])} runs of the same settings, one after another on the same "
+             f"machine ({machine[9:]}); each measured the reference loop (pytorch/examples DCGAN, 64 px, float32) "
+             "as it started:", ""]
+    for part in results["parts"]:
+        ref = part["reference_loop"]
+        speed = (f"**{ref['images_per_s']} img/s** with {ref['threads']} thread(s)" if ref
+                 else "not recorded (the run was stopped before it wrote its results)")
+        lines.append(f"- `{part['command']}` ({part['started']}): {', '.join(part['names'])}; reference loop {speed}")
+    return lines + ["", f"Overrides: `{results['overrides'] or 'none (texgan defaults)'}`."]
+
+
+def merge_runs(folders: list[Path]) -> dict:
+    """One results dict from several --out folders of the same settings (stopped ones too: their
+    started.json and rows/), rows in the suite's order; each folder's command and reference speed kept."""
+    from quality import KINDS, PHOTOS
+    order = list(KINDS) + list(PHOTOS)
+    rows, parts, first = {}, [], None
+    for folder in folders:
+        done = folder / "results.json"
+        info = json.loads(done.read_text()) if done.exists() else None
+        start = (json.loads((folder / "started.json").read_text()) if (folder / "started.json").exists() else
+                 {"command": info["command"], "reference_loop": info["machine"]["reference_loop"],
+                  "overrides": info["overrides"], "started": "?"})
+        names = []
+        for f in sorted((folder / "rows").glob("*.json")):
+            row = json.loads(f.read_text())
+            rows[row["name"]] = (row, folder)
+            names.append(row["name"])
+        first = first or (info["machine"] if info else None)
+        parts.append({"command": start["command"], "started": start["started"], "reference_loop": start["reference_loop"],
+                      "names": sorted(names, key=order.index), "overrides": start["overrides"]})
+    if len({json.dumps(p["overrides"], sort_keys=True) for p in parts}) > 1:
+        raise SystemExit("--report: the runs were trained with different overrides; a report shows one setting")
+    machine = dict(first or {"cpu": "x86_64", "cores": 2, "jobs": 2})
+    machine["reference_loop"] = next((p["reference_loop"] for p in parts if p["reference_loop"]), None)
+    return {"command": "; ".join(p["command"] for p in parts), "machine": machine, "overrides": parts[0]["overrides"],
+            "parts": parts, "rows": [rows[n][0] for n in order if n in rows],
+            "sheets": {n: str(rows[n][1] / "sheets" / f"{n}.png") for n in rows}}
 
 
 def target_check(results: dict, target: float = 2.0) -> list[str]:
@@ -85,9 +133,12 @@ def target_check(results: dict, target: float = 2.0) -> list[str]:
 def _merged(folders: str) -> tuple[dict, dict]:
     """{exemplar: row} and {exemplar: its --out folder} over comma-separated --out folders (later ones win)."""
     rows, where = {}, {}
-    for folder in folders.split(","):
-        for r in json.loads((Path(folder) / "results.json").read_text())["rows"]:
-            rows[r["name"]], where[r["name"]] = r, Path(folder)
+    for folder in map(Path, folders.split(",")):
+        done = folder / "results.json"   # a run stopped early has only rows/
+        found = (json.loads(done.read_text())["rows"] if done.exists()
+                 else [json.loads(f.read_text()) for f in sorted((folder / "rows").glob("*.json"))])
+        for r in found:
+            rows[r["name"]], where[r["name"]] = r, folder
     return rows, where
 
 
@@ -167,15 +218,18 @@ def overview(old: str, new: str, path: Path, side: int = 192, at: float | None =
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="docs/quality.md from a suite run, or a side-by-side table of two variants")
-    ap.add_argument("--report", type=Path, metavar="OUT", help="write docs/quality.md from this bench/quality.py --out folder")
+    ap.add_argument("--report", metavar="OUT[,OUT...]",
+                    help="write docs/quality.md from this bench/quality.py --out folder (or several runs of the same settings)")
     ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"))
     ap.add_argument("--sheets", type=Path, default=None)
     ap.add_argument("--overview", type=Path, default=None, help="one JPEG of every exemplar, old beside new")
     ap.add_argument("--at", type=float, default=None, help="compare both after this many minutes (default: the last point)")
     args = ap.parse_args()
     if args.report:
-        results = json.loads((args.report / "results.json").read_text())
-        print(f"wrote {write_report(results, args.report, Path(__file__).resolve().parents[1] / 'docs')}")
+        folders = [Path(f) for f in str(args.report).split(",")]
+        results = (json.loads((folders[0] / "results.json").read_text()) if len(folders) == 1
+                   else merge_runs(folders))
+        print(f"wrote {write_report(results, folders[0], Path(__file__).resolve().parents[1] / 'docs')}")
     if not args.compare:
         sys.exit(0 if args.report else ap.error("give --report OUT or --compare OLD NEW"))
     print("\n".join(compare(*args.compare, sheets=args.sheets, at=args.at)))

@@ -268,6 +268,25 @@ def test_quick_suite_runs_end_to_end(tmp_path):
         compare(str(tmp_path), str(tmp_path), at=3)
     picture = Image.open(overview(str(tmp_path), str(tmp_path), tmp_path / "side.jpg", side=64, at=2))
     assert picture.size == (110 + 5 * 68, 20 + 2 * 68)
+    # A report from two runs of the same settings: rows in the suite's order, each run's reference speed named.
+    import shutil
+    from quality_report import merge_runs
+    second = tmp_path / "second"
+    shutil.copytree(tmp_path, second, ignore=shutil.ignore_patterns("second", "docs", "runs"))
+    (tmp_path / "rows" / "cobbles.json").unlink()
+    (second / "rows" / "gravel.json").unlink()
+    (second / "results.json").unlink()                      # a run stopped early keeps started.json and rows/
+    start = json.loads((second / "started.json").read_text())
+    (second / "started.json").write_text(json.dumps({**start, "reference_loop": {**start["reference_loop"], "images_per_s": 1.5}}))
+    merged = merge_runs([tmp_path, second])
+    assert [r["name"] for r in merged["rows"]] == ["cobbles", "gravel"]
+    page = write_report(merged, tmp_path, tmp_path / "docs2").read_text()
+    assert "from 2 runs" in page and "cobbles; reference loop **1.5 img/s**" in page
+    assert f"gravel; reference loop **{results['machine']['reference_loop']['images_per_s']} img/s**" in page
+    assert (tmp_path / "docs2" / "quality" / "cobbles.png").exists()
+    (second / "started.json").write_text(json.dumps({**start, "overrides": {"g_noise": 0}}))
+    with pytest.raises(SystemExit, match="different overrides"):
+        merge_runs([tmp_path, second])
 
 
 def test_suite_trains_a_variant_side_by_side(tmp_path):
