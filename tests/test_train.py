@@ -36,7 +36,12 @@ def test_checkpoint_is_safetensors_with_json_header(tiny_run):
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8:8 + n])
     assert header["__metadata__"]["format"] == "texgan-checkpoint/1"
-    assert not raw.startswith(b"\x80")  # a pickle stream starts with PROTO 0x80
+    # Every byte after the header is a tensor's raw data: the header's offsets cover the rest of the file
+    # exactly, so nothing else (a pickle) can hide in it. (Not "the file does not start with 0x80", pickle's
+    # first byte: a header of 0x..80 bytes starts the length field with it, as one run's did.)
+    spans = sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__")
+    assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert 8 + n + spans[-1][1] == len(raw)
     tensors, info = read_checkpoint(tiny_run)
     assert info["step"] == 3 and info["channels"][-2:] == ["height", "roughness"]
     assert any(k.startswith("G_ema.") for k in tensors) and any(k.startswith("opt_d.state.") for k in tensors)
