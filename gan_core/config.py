@@ -203,6 +203,8 @@ class TrainConfig:
                 raise ConfigError("--arch dcgan is the paper's fixed 64x64 model: use --size 64")
             if self.progressive or self.conditional:
                 raise ConfigError("--progressive and --conditional are for the texture generator, not --arch dcgan")
+            if self.d_padding == "valid":
+                raise ConfigError("--d-padding is for the texture generator's patch critic, not --arch dcgan")
             return self
         if self.size == 0:    # chosen from the exemplar by the trainer, then checked by validate_size
             return self

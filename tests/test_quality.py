@@ -417,6 +417,8 @@ def test_a_valid_critic_needs_crops_its_field_fits(tmp_path):
         build_config({**base, "size": 64, "d_scales": 2})
     with pytest.raises(ConfigError, match="--progressive-start 38 or more, got 16"):
         build_config({**base, "size": 64, "progressive": True, "progressive_start": 16})
+    with pytest.raises(ConfigError, match="not --arch dcgan"):
+        build_config({**base, "arch": "dcgan", "size": 64})
     with pytest.raises(ConfigError, match="circular, valid or auto"):
         build_config({**base, "d_padding": "reflect"})
     assert build_config({**base, "size": 64}).d_padding == "valid"
