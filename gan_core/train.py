@@ -278,6 +278,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         saved_cfg.d_padding = saved_info["config"].get("d_padding", "circular")   # runs from before the option
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     measured_waves = cfg.periodic_channels < 0   # auto: the lattice's wave vectors, fixed
+    if measured_waves and saved_cfg is not None:  # a resume keeps what its channels were: measured, or learned
+        measured_waves = saved_info.get("periodic_measured", False)
     waves = plan_periodic(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     channels = exemplars.channels
     n_color = color_channel_count(channels)
@@ -387,7 +389,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 "config": cfg.to_dict(), "channels": channels, "exemplars": exemplars.names,
                 "g_spec": G.spec.to_dict(), "d_spec": D.spec.to_dict(), "arch": cfg.arch,
                 "receptive_radius_cells": G.receptive_radius_cells(), "stopped_by": stopped_by,
-                "world_size": rank.world}
+                "world_size": rank.world, "periodic_measured": bool(measured_waves and G.spec.periodic_channels)}
         if classes:
             info["classes"] = classes
         rng = {"data": data_rng.get_state(), "latent": latent_rng.get_state(), "aug": aug_rng.get_state(),

@@ -126,6 +126,15 @@ def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
     G, _ = load_generator(tmp_path / "run")
     assert np.allclose(G.wave_vectors.detach().numpy(), [[0.0, 0.25]])   # 32 px boards, 8 px cells; not drifted by training
     tiny(tmp_path, ex, "run", size=64, steps=3, resume=True)            # a resume keeps the resolved channel
+    G, info = load_generator(tmp_path / "run")
+    assert info["periodic_measured"] and np.allclose(G.wave_vectors.detach().numpy(), [[0.0, 0.25]])   # still fixed
+    # A run with learned channels (--periodic-channels 2) resumed with the default (auto) keeps them learned.
+    tiny(tmp_path, ex, "learned", size=64, periodic_channels=2)
+    before, info = load_generator(tmp_path / "learned")
+    assert not info["periodic_measured"]
+    tiny(tmp_path, ex, "learned", size=64, steps=4, resume=True, periodic_channels=-1)
+    after, _ = load_generator(tmp_path / "learned")
+    assert after.spec.periodic_channels == 2 and not torch.equal(before.wave_vectors, after.wave_vectors)
     model = tmp_path / "m.onnx"
     subprocess.run([sys.executable, "-m", "texgan.cli", "export", str(tmp_path / "run"), "--out", str(model)],
                    check=True, capture_output=True)                       # parity and the roll test, with the channel
