@@ -63,6 +63,10 @@ class TrainConfig:
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
     g_noise: int = 1               # noise maps per upsampled level (StyleGAN-style, inside the latent; 0 = none)
+    # Latent cells drawn beyond each side of a training fake, whose pixels are then cut away. 0: each fake is a
+    # whole torus of size/8 cells, narrower than G's field, so G trains on latents that repeat within its field,
+    # unlike any texture it paints later. A margin makes each fake a window of a larger canvas, as real crops are.
+    g_margin: int = 0
     d_widths: tuple[int, ...] = (32, 64, 64)
     d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
     # circular: D sees each crop as a torus. A fake crop is one, a real crop is not: its seam cross is a cue
@@ -188,6 +192,10 @@ class TrainConfig:
             raise ConfigError("--periodic-channels must be >= 0 (-1 = auto)")
         if not 0 <= self.g_noise <= 4:
             raise ConfigError("--g-noise must be 0 to 4")
+        if not 0 <= self.g_margin <= 8:
+            raise ConfigError("--g-margin must be 0 to 8 latent cells")
+        if self.g_margin and (self.arch == "dcgan" or self.progressive):
+            raise ConfigError("--g-margin is for the texture generator without --progressive")
         if self.swd_weight < 0 or self.adv_weight < 0 or (self.swd_weight == 0 and self.adv_weight == 0):
             raise ConfigError("--swd-weight and --adv-weight must be >= 0, and not both 0")
         if not (1 <= self.swd_levels <= 6 and 1 <= self.swd_patch <= 15 and self.swd_projections >= 1

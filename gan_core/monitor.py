@@ -20,15 +20,22 @@ LOG_FIELDS = ["step", "seconds", "loss_d", "loss_g", "penalty", "d_real", "d_fak
 
 class Probe:
     """The SWD ratio of the EMA generator on fixed latents, every `quality_every` steps (rank 0):
-    a few crops at the training resolution, so a user sees when more training stops paying."""
+    a few crops at the training resolution, so a user sees when more training stops paying.
 
-    def __init__(self, quality: QualityProbe, G_ema, z: torch.Tensor):
-        self.quality, self.G_ema, self.z, self.last = quality, G_ema, z, None
+    The crops are cut from two large canvases, not painted one crop-sized torus each: a torus of
+    size/8 cells is narrower than G's field, and large structure scores better there than in the
+    textures G paints later (foliage 5.6 against 7.7 at the finest level), at the same cost."""
+
+    def __init__(self, quality: QualityProbe, G_ema, z: torch.Tensor, crop: int):
+        self.quality, self.G_ema, self.z, self.crop, self.last = quality, G_ema, z, crop, None
 
     @torch.no_grad()
     def measure(self) -> tuple[float, float]:
-        fakes = (self.G_ema(self.z, full_res=False).float().cpu() + 1) / 2
-        self.last = self.quality.ratio(fakes)
+        canvas = (self.G_ema(self.z, full_res=False).float().cpu() + 1) / 2
+        c = self.crop
+        crops = canvas.unfold(2, c, c).unfold(3, c, c)            # [B, C, rows, cols, c, c]
+        crops = crops.permute(0, 2, 3, 1, 4, 5).reshape(-1, canvas.shape[1], c, c)
+        self.last = self.quality.ratio(crops)
         return self.last
 
 
@@ -40,8 +47,8 @@ def make_probe(cfg: TrainConfig, exemplars, G_ema, lh: int, lw: int) -> Probe | 
         quality = QualityProbe((image.float().cpu() + 1) / 2, cfg.size, seed=cfg.seed)
     except ValueError:   # exemplar too small for the probe's crops: train without it
         return None
-    z = G_ema.sample_latent(32, lh, lw, torch.Generator().manual_seed(cfg.seed + 5))
-    return Probe(quality, G_ema, z)
+    z = G_ema.sample_latent(2, 4 * lh, 4 * lw, torch.Generator().manual_seed(cfg.seed + 5))   # 2 x 16 crops
+    return Probe(quality, G_ema, z, cfg.size)
 
 
 def drop_log_rows_after(log_csv: Path, step: int) -> None:

@@ -372,14 +372,22 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         return torch.randint(num_classes, (n,), generator=latent_rng).to(device) if num_classes else None
 
     def fakes(n, cls, stage=None):
-        z = G.sample_latent(n, lh, lw, latent_rng)
+        m = cfg.g_margin
+        z = G.sample_latent(n, lh + 2 * m, lw + 2 * m, latent_rng)
         if stage is not None:
             return progressive.generate(G, heads, z, stage, cls)
-        return G(z, cls) if cfg.arch == "dcgan" else G(z, cls, full_res=False)   # D judges the working resolution
+        if cfg.arch == "dcgan":
+            return G(z, cls)
+        x = G(z, cls, full_res=False)   # D judges the working resolution
+        if m:   # the middle window: every pixel's field holds distinct latent cells, as when painting a texture
+            px = m * G.spec.work_scale
+            x = x[:, :, px:x.shape[2] - px, px:x.shape[3] - px]
+        return x
 
     def aug(x, fake: bool):
-        # A roll cuts a seam into a real crop; only a critic that pads circularly sees that seam anyway.
-        roll = cfg.translate and (fake or cfg.d_padding == "circular")
+        # A roll cuts a seam into a real crop, and into a fake one cut from a margin; only a critic that pads
+        # circularly sees that seam anyway. A whole-torus fake rolls seamlessly.
+        roll = cfg.translate and (cfg.d_padding == "circular" or (fake and not cfg.g_margin))
         return augment(x, roll, cfg.color_jitter, n_color, aug_rng)
 
     def checkpoint(stopped_by: str = "", path: Path = ckpt_path):

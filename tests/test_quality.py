@@ -460,3 +460,39 @@ def test_a_valid_critic_trains_resumes_and_keeps_real_crops_unrolled(tmp_path, m
     with pytest.raises(ConfigError, match=r"d_padding \(run: valid, now: circular\)"):
         train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", size=40, steps=4, n_critic=1, resume=True,
                           d_padding="circular"), show_progress=False)
+
+
+def test_a_margin_trains_on_windows_of_a_larger_canvas_and_the_probe_scores_one(tmp_path, monkeypatch):
+    """With --g-margin M, G paints size/8 + 2M cells per side and D sees the middle size px: no fake is a
+    torus narrower than G's field. A window rolled has a seam like a real crop, so a valid critic sees
+    neither rolled, a circular one both. The quality probe cuts its crops from two large canvases."""
+    import gan_core.train as train_mod
+    from gan_core.config import ConfigError
+    from gan_core.models import TextureGenerator
+    real_augment, real_forward = train_mod.augment, TextureGenerator.forward
+    augmented, latents = [], []
+
+    def spy_augment(x, translate, *args, **kwargs):
+        augmented.append((tuple(x.shape[2:]), translate))
+        return real_augment(x, translate, *args, **kwargs)
+
+    def spy_forward(self, z, *args, **kwargs):
+        latents.append(tuple(z.shape[2:]))
+        return real_forward(self, z, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "augment", spy_augment)
+    monkeypatch.setattr(TextureGenerator, "forward", spy_forward)
+    for padding, rolled in (("valid", {False}), ("circular", {True})):
+        augmented.clear(), latents.clear()
+        cfg = tiny_config(EXEMPLARS / "moss", tmp_path / padding, size=40, d_padding=padding, g_margin=2, steps=2,
+                          n_critic=1, quality_every=2, sample_every=10 ** 6)
+        train(cfg, show_progress=False)
+        assert {shape for shape, _ in augmented} == {(40, 40)}        # reals and fakes alike: the crop size
+        assert {roll for _, roll in augmented} == rolled
+        assert (9, 9) in latents and (5, 5) not in latents           # 40 px = 5 cells, plus 2 on every side
+        assert (20, 20) in latents                                   # the probe: 4 x 4 crops from each canvas
+    rows = list(csv.DictReader((tmp_path / "circular" / "log.csv").open()))
+    assert float(rows[-1]["swd_ratio"]) > 0
+    for bad in ({"g_margin": 9}, {"g_margin": 1, "arch": "dcgan"}, {"g_margin": 1, "progressive": True}):
+        with pytest.raises(ConfigError, match="--g-margin"):
+            build_config({"data": str(EXEMPLARS / "moss"), "out": str(tmp_path / "x"), **bad})
