@@ -237,7 +237,9 @@ class TrainConfig:
             from .models import valid_input_min
             need = valid_input_min(len(self.d_widths)) * 2 ** (max(self.d_scales, 1) - 1)
             smallest, flag = (self.progressive_start, "--progressive-start") if self.progressive else (self.size, "--size")
-            if self.d_padding == "auto":   # valid where the crop holds the critic's field
+            if self.d_padding == "auto" and self.resume:
+                pass   # the run's own padding: the trainer reads it from the checkpoint
+            elif self.d_padding == "auto":   # valid where the crop holds the critic's field
                 self.d_padding = "valid" if smallest >= need else "circular"
             elif smallest < need:
                 raise ConfigError(f"--d-padding valid with {len(self.d_widths)} D layers and {max(self.d_scales, 1)} scale(s) "

@@ -276,6 +276,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         tensors, saved_info = read_checkpoint(ckpt_path)
         saved_cfg = TrainConfig.from_dict(saved_info["config"])
         saved_cfg.d_padding = saved_info["config"].get("d_padding", "circular")   # runs from before the option
+        if cfg.d_padding == "auto":   # the critic's weights learned to read the run's padding
+            cfg.d_padding = saved_cfg.d_padding
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     measured_waves = cfg.periodic_channels < 0   # auto: the lattice's wave vectors, fixed
     if measured_waves and saved_cfg is not None:  # a resume keeps what its channels were: measured, or learned

@@ -460,6 +460,14 @@ def test_a_valid_critic_trains_resumes_and_keeps_real_crops_unrolled(tmp_path, m
     with pytest.raises(ConfigError, match=r"d_padding \(run: valid, now: circular\)"):
         train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", size=40, steps=4, n_critic=1, resume=True,
                           d_padding="circular"), show_progress=False)
+    # auto (the flag's default) resumes with the run's padding, valid or circular, whatever auto picks today
+    for run, padding in (("r", "valid"), ("c", "circular")):
+        if padding == "circular":
+            train(tiny_config(EXEMPLARS / "moss", tmp_path / run, size=40, d_padding=padding, steps=2, n_critic=1),
+                  show_progress=False)
+        resumed = train(tiny_config(EXEMPLARS / "moss", tmp_path / run, size=40, d_padding="auto", steps=5, n_critic=1,
+                                    resume=True).validate(), show_progress=False)
+        assert resumed.step == 5 and json.loads((tmp_path / run / "config.json").read_text())["d_padding"] == padding
 
 
 def test_a_margin_trains_on_windows_of_a_larger_canvas_and_the_probe_scores_one(tmp_path, monkeypatch):
