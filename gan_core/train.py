@@ -381,9 +381,12 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         if cfg.arch == "dcgan":
             return G(z, cls)
         x = G(z, cls, full_res=False)   # D judges the working resolution
-        if m:   # the middle window: every pixel's field holds distinct latent cells, as when painting a texture
-            px = m * G.spec.work_scale
-            x = x[:, :, px:x.shape[2] - px, px:x.shape[3] - px]
+        if m:   # a window inside the margin: every pixel's field holds distinct latent cells, as in a texture.
+            # At a random pixel offset, so the critic's stride grid meets every phase of G's cells (the roll
+            # did that for whole tori; a window fixed to the cell grid let G hide a cell-sized pattern).
+            h, w, span = lh * G.spec.work_scale, lw * G.spec.work_scale, 2 * m * G.spec.work_scale
+            offsets = torch.randint(0, span + 1, (n, 2), generator=latent_rng).tolist()
+            x = torch.stack([x[i, :, y:y + h, x0:x0 + w] for i, (y, x0) in enumerate(offsets)])
         return x
 
     def aug(x, fake: bool):
