@@ -72,7 +72,7 @@ class TrainConfig:
     # circular: D sees each crop as a torus. A fake crop is one, a real crop is not: its seam cross is a cue
     # no fake can match. valid: D pads nothing (each logit judges pixels only) and real crops are not rolled.
     # auto: valid where the crop holds the critic's field (38 px with 3 layers; per scale), else circular.
-    # auto is the default since valid scored a better worst level on 11 of 15 suite kinds (quality-history.md).
+    # auto is the default since valid scored a better worst level on 10 of 15 suite kinds (quality-history.md).
     d_padding: str = "auto"        # circular | valid | auto
     # Patch-distribution matching (losses.patch_swd_loss): a sliced-Wasserstein term in the G loss on an
     # image pyramid of pixel patches. adv_weight 0 trains G by this term alone (no discriminator step).
