@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from addon.core.format import CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, OUTPUT_NAME, SCHEMA_VERSION, parse_metadata
+from addon.core.format import CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, LATENT_RECIPE_CELLS, OUTPUT_NAME, SCHEMA_VERSION, parse_metadata
 from addon.core.latent import LatentSampler
 from addon.core.maps import map_layout
 
@@ -93,6 +93,9 @@ def _build_metadata(G, info: dict, name: str, precision: str, radius: int, sha: 
               "periodic": spec.periodic_channels, "order": ["local", "global", "periodic"],
               "wave_vectors": [[float(k[0]), float(k[1])] for k in G.wave_vectors.detach().cpu().tolist()],
               "sampling": LATENT_RECIPE}
+    if getattr(spec, "cell_channels", 0):
+        latent.update(cell=spec.cell_channels, cell_shear=float(G.cell_shear),
+                      order=["local", "global", "periodic", "cell"], sampling=LATENT_RECIPE_CELLS)
     training = {"exemplars": list(info.get("exemplars", [])), "steps": int(info.get("step", 0)),
                 "crop_size": cfg.get("size"), "loss": cfg.get("loss"), "batch": cfg.get("batch"),
                 "seed": cfg.get("seed"), "seconds": round(float(info.get("seconds", 0.0)), 1),

@@ -59,6 +59,10 @@ class TrainConfig:
     # fixed across the measured period (gan_core/structure.py); grids (measured worse) and other textures
     # get none. N > 0: N channels with random, learned wave vectors (the PSGAN way).
     periodic_channels: int = -1
+    # With auto: a 2D lattice (tiles, bricks) also gets channels, two waves fixed to the measured grid, and
+    # cell_channels more that draw one value per tile or brick (its tone), laid out along the grid's rows.
+    periodic_grids: bool = False
+    cell_channels: int = 4
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
@@ -189,6 +193,8 @@ class TrainConfig:
             raise ConfigError("--structure-px must be > 0 (0 = measure)")
         if not 0 <= self.g_latent_blocks <= 8:
             raise ConfigError("--g-latent-blocks must be 0 to 8")
+        if self.cell_channels < 0:
+            raise ConfigError("--cell-channels must be >= 0")
         if self.periodic_channels < -1:
             raise ConfigError("--periodic-channels must be >= 0 (-1 = auto)")
         if not 0 <= self.g_noise <= 4:

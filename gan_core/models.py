@@ -8,6 +8,12 @@ at any size. Its latent has three parts (SGAN / PSGAN):
     local    i.i.d. N(0, 1) per cell       -> detail that varies across the image
     global   one N(0, 1) vector per sample  -> the look shared by the whole image
     periodic sin(2*pi*(k . cell) + phase)   -> regular structure (bricks, tiles)
+    cell     one N(0, 1) vector per lattice cell -> each tile or brick its own tone
+
+The cell part exists only with two periodic channels fixed to a measured grid, waves [k_a, k_row]:
+u = k . cell + phase / 2 pi; rows are floor(u_row), and within a row, cells are cut across the row
+direction: col = floor(u_a + shear * frac(u_row)) (shear 0.5 staggers a running bond). The partition
+follows the periodic channels exactly, so G knows where in its tile it paints and what tone the tile has.
 
 Optional noise inputs (StyleGAN's per-resolution noise, kept inside the latent): extra i.i.d.
 local channels that depth-to-space turns into one noise map per upsampled level, fed next to
@@ -66,6 +72,8 @@ class GeneratorSpec(SpecDict):
     upsample: int = 1
     # Noise maps per upsampled level (0 = none); level i takes noise_channels * 4**i local channels.
     noise_channels: int = 0
+    # Per-lattice-cell channels (needs periodic_channels == 2 fixed to a grid; see the module doc).
+    cell_channels: int = 0
 
     @property
     def noise_latent_channels(self) -> int:
@@ -78,7 +86,7 @@ class GeneratorSpec(SpecDict):
 
     @property
     def latent_channels(self) -> int:
-        return self.iid_channels + self.global_channels + self.periodic_channels
+        return self.iid_channels + self.global_channels + self.periodic_channels + self.cell_channels
 
     @property
     def scale(self) -> int:
@@ -131,6 +139,10 @@ class TextureGenerator(nn.Module):
         angle = torch.rand(p) * math.pi
         period = 2.0 ** (1 + 3 * torch.rand(p))
         self.wave_vectors = nn.Parameter(torch.stack([angle.cos(), angle.sin()], 1) / period[:, None])
+        if spec.cell_channels:
+            if p != 2:
+                raise ValueError("cell channels need exactly two periodic channels (a grid)")
+            self.register_buffer("cell_shear", torch.zeros(()))   # set from the measured grid; saved with the weights
 
     @property
     def scale(self) -> int:
@@ -172,10 +184,17 @@ class TextureGenerator(nn.Module):
         s, dev = self.spec, self.wave_vectors.device
         local = torch.randn(batch, s.iid_channels, height, width, generator=generator)
         glob = torch.randn(batch, s.global_channels, 1, 1, generator=generator).expand(-1, -1, height, width)
-        phase = torch.rand(batch, s.periodic_channels, 1, 1, generator=generator) * (2 * math.pi)
+        cycles = torch.rand(batch, s.periodic_channels, 1, 1, generator=generator)
+        phase = cycles * (2 * math.pi)
         parts = [local.to(dev), glob.to(dev)]
         if s.periodic_channels:
             parts.append(periodic_channels(self.snapped_wave_vectors(height, width), phase.to(dev), height, width))
+        if s.cell_channels:
+            counts = snapped_counts(self.wave_vectors.detach().cpu(), height, width)
+            index, cells = lattice_cells(counts, cycles[:, :, 0, 0].double(), float(self.cell_shear), height, width)
+            table = torch.randn(batch, s.cell_channels, cells, generator=generator)
+            flat = index.reshape(batch, 1, -1).expand(-1, s.cell_channels, -1)
+            parts.append(table.gather(2, flat).reshape(batch, s.cell_channels, height, width).to(dev))
         return torch.cat(parts, dim=1)
 
     def class_input(self, classes: torch.Tensor | None, batch: int, height: int, width: int) -> torch.Tensor:
@@ -252,6 +271,58 @@ def periodic_channels(wave_vectors: torch.Tensor, phase: torch.Tensor, height: i
     xs = torch.arange(width, dtype=wave_vectors.dtype, device=wave_vectors.device)
     arg = wave_vectors[:, 0, None, None] * xs[None, None, :] + wave_vectors[:, 1, None, None] * ys[None, :, None]
     return torch.sin(2 * math.pi * arg[None] + phase)
+
+
+def snapped_counts(wave_vectors: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Whole periods across an h x w canvas per wave vector: int64 [P, 2] as (n_x, n_y)."""
+    size = torch.tensor([width, height], dtype=torch.float32)
+    return torch.round(wave_vectors.float() * size).long()
+
+
+def cell_lattice_basis(counts: torch.Tensor, height: int, width: int) -> tuple[int, int, int]:
+    """The canvas' own periods in (row, col) cell coordinates, in Hermite form (A, B), (0, D): moving
+    w cells right shifts (row, col) by (n_row_x, n_a_x), h cells down by (n_row_y, n_a_y). Cells that
+    differ by these shifts are one cell, so the A * D distinct cells tile the canvas."""
+    (ax, ay), (rx, ry) = [[int(v) for v in row] for row in counts]
+    g, u, v = extended_gcd(rx, ry)
+    d = abs((ry // g) * ax - (rx // g) * ay) if g else 0   # (r_y / g) shift_x - (r_x / g) shift_y: row part 0
+    if d == 0:   # a canvas too small to hold whole cells both ways: one cell, one value
+        return 0, 0, 0
+    return g, (u * ax + v * ay) % d, d
+
+
+def extended_gcd(a: int, b: int) -> tuple[int, int, int]:
+    """(g, u, v) with u*a + v*b = g = gcd(a, b) >= 0."""
+    old_r, r, old_u, u, old_v, v = a, b, 1, 0, 0, 1
+    while r:
+        q = old_r // r
+        old_r, r, old_u, u, old_v, v = r, old_r - q * r, u, old_u - q * u, v, old_v - q * v
+    return (old_r, old_u, old_v) if old_r >= 0 else (-old_r, -old_u, -old_v)
+
+
+def lattice_cells(counts: torch.Tensor, phase_cycles: torch.Tensor, shear: float, height: int,
+                  width: int) -> tuple[torch.Tensor, int]:
+    """Which lattice cell each latent cell lies in: int64 [B, h, w] indices into A * D cells, and A * D.
+    counts [2, 2] (the waves k_a, k_row snapped to the canvas), phase_cycles [B, 2] float64 in [0, 1).
+    Integer arithmetic for the whole periods and float64 for the rest, as in addon/core/latent.py."""
+    B = phase_cycles.shape[0]
+    ys = torch.arange(height, dtype=torch.int64)[:, None]
+    xs = torch.arange(width, dtype=torch.int64)[None, :]
+    whole, part = [], []
+    for nx, ny in counts.tolist():
+        num = nx * xs * height + ny * ys * width           # k . cell = num / (w h), exactly
+        whole.append(torch.div(num, width * height, rounding_mode="floor"))
+        part.append((num - whole[-1] * width * height).double() / (width * height))
+    f_row = part[1][None] + phase_cycles[:, 1, None, None]
+    row = whole[1][None] + torch.floor(f_row).long()
+    col = whole[0][None] + torch.floor(part[0][None] + phase_cycles[:, 0, None, None]
+                                      + shear * (f_row - torch.floor(f_row))).long()
+    A, Bh, D = cell_lattice_basis(counts, height, width)
+    if D == 0:
+        return torch.zeros_like(row).expand(B, height, width), 1
+    r = torch.remainder(row, A)
+    c = torch.remainder(col - torch.div(row - r, A, rounding_mode="floor") * Bh, D)
+    return (r * D + c).expand(B, height, width), A * D
 
 
 @dataclass

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import gaussian_blur
+from .models import extended_gcd
 
 STRUCTURE_QUANTILE = 0.2
 MAX_SIDE = 512               # larger exemplars are measured on an area-downscaled copy
@@ -170,6 +171,68 @@ def wave_vector(period: tuple[float, float], pixels_per_cell: float) -> tuple[fl
     x, y = period[0] / pixels_per_cell, period[1] / pixels_per_cell
     n = x * x + y * y
     return (x / n, y / n)
+
+
+def grid_wave_vectors(periods: list[tuple[float, float]], pixels_per_cell: float) -> list[tuple[float, float]]:
+    """The two waves of a 2D lattice, in cycles per latent cell: the reciprocal basis (k_i . a_j = 1 if
+    i = j, else 0), Gauss-reduced to its two shortest vectors, so each wave has the longest period the
+    grid allows (what a training crop holds most easily). With a random phase each, the two waves shift
+    the grid anywhere in the plane."""
+    (ax, ay), (bx, by) = [(x / pixels_per_cell, y / pixels_per_cell) for x, y in periods]
+    det = ax * by - ay * bx
+    k1, k2 = (by / det, -bx / det), (-ay / det, ax / det)
+    def norm2(v):
+        return v[0] * v[0] + v[1] * v[1]
+    while True:   # Lagrange-Gauss reduction: subtract whole multiples until no shorter pair exists
+        if norm2(k1) > norm2(k2):
+            k1, k2 = k2, k1
+        mu = round((k1[0] * k2[0] + k1[1] * k2[1]) / norm2(k1))
+        if mu == 0:
+            return [k1, k2]
+        k2 = (k2[0] - mu * k1[0], k2[1] - mu * k1[1])
+
+
+@dataclass
+class GridFrame:
+    """A grid as its cells are laid: rows across k_row, cut across the row direction a; a row's cells
+    start `shear` of a cell on from the row before (0 for tiles, 0.5 for a running bond)."""
+    waves: list[tuple[float, float]]   # [k_a, k_row], cycles per latent cell: k_a . a = 1, k_row . b = 1
+    shear: float
+
+
+def grid_frame(image: torch.Tensor, periods: list[tuple[float, float]], pixels_per_cell: float) -> GridFrame:
+    """How the cells of a 2D lattice are laid (see GridFrame). The rows run along the joints that carry
+    most of the detail: of the shortest waves of the lattice, the one where the high-passed luminance has
+    most power (a brick wall's continuous bed joints, not its staggered head joints)."""
+    lum, factor = _measured_luminance(image)
+    blurred = lum[None, None]
+    for _ in range(3):
+        blurred = gaussian_blur(blurred)
+    detail = lum - blurred[0, 0]
+    h, w = detail.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=detail.dtype) * factor, torch.arange(w, dtype=detail.dtype) * factor,
+                            indexing="ij")
+    k1, k2 = grid_wave_vectors(periods, 1.0)                   # cycles per exemplar pixel
+    candidates = [k1, k2, (k1[0] + k2[0], k1[1] + k2[1]), (k1[0] - k2[0], k1[1] - k2[1])]
+    def power(k):
+        phase = 2 * math.pi * (k[0] * xs + k[1] * ys)
+        return float((detail * torch.cos(phase)).sum() ** 2 + (detail * torch.sin(phase)).sum() ** 2)
+    k_row = max(candidates, key=power)
+    # integer coordinates of k_row on the lattice basis, then the lattice vectors a (along the rows) and b
+    p1, p2 = periods
+    c1 = round(k_row[0] * p1[0] + k_row[1] * p1[1])
+    c2 = round(k_row[0] * p2[0] + k_row[1] * p2[1])
+    g, i, j = extended_gcd(c1, c2)
+    a = ((c2 // g) * p1[0] - (c1 // g) * p2[0], (c2 // g) * p1[1] - (c1 // g) * p2[1])
+    b = (i * p1[0] + j * p2[0], i * p1[1] + j * p2[1])
+    shear = (a[0] * b[0] + a[1] * b[1]) / (a[0] ** 2 + a[1] ** 2)
+    b = (b[0] - math.floor(shear) * a[0], b[1] - math.floor(shear) * a[1])
+    shear -= math.floor(shear)
+    det = a[0] * b[1] - a[1] * b[0]
+    k_a = (b[1] / det, -b[0] / det)          # k_a . a = 1, k_a . b = 0
+    k_row = (-a[1] / det, a[0] / det)        # k_row . a = 0, k_row . b = 1 (its sign follows b)
+    return GridFrame([(k_a[0] * pixels_per_cell, k_a[1] * pixels_per_cell),
+                      (k_row[0] * pixels_per_cell, k_row[1] * pixels_per_cell)], round(shear, 6))
 
 
 @dataclass

@@ -45,7 +45,7 @@ from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, 
                    warn)
 from .losses import (LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty,
                      patch_swd_loss, r1_penalty)
-from .structure import lattice, plan_training, structure_size, wave_vector
+from .structure import grid_frame, lattice, plan_training, structure_size, wave_vector
 from .models import DiscriminatorSpec, GeneratorSpec, TextureGenerator, build_discriminator, update_ema, valid_input_min
 from .monitor import LOG_FIELDS, drop_log_rows_after, make_probe, plot_losses, save_previews
 
@@ -54,7 +54,7 @@ DIVERGED_NAME = "checkpoint.diverged.safetensors"   # the state at a NaN/Inf sto
 # Config fields that fix the models' shapes: a --resume must keep them.
 SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
                 "minibatch_std", "conditional", "class_channels", "progressive", "dcgan_base", "d_scales",
-                "g_latent_blocks", "work_scale", "g_noise", "d_padding")   # d_padding: what the critic's weights learned to read
+                "g_latent_blocks", "work_scale", "g_noise", "d_padding", "cell_channels")   # d_padding: what the critic's weights learned to read
 
 
 def pick_device(name: str) -> torch.device:
@@ -97,45 +97,55 @@ def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, ve
 
 
 def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
-                  verbose: bool = True) -> list[tuple[float, float]]:
-    """Resolve `periodic_channels = -1` (auto) in place and return the wave vectors a fresh G starts from.
+                  verbose: bool = True) -> tuple[list[tuple[float, float]], float]:
+    """Resolve `periodic_channels = -1` (auto) and `cell_channels` in place; return the wave vectors a fresh
+    G starts from and, for a grid, how its rows of cells are sheared (gan_core/structure.py: GridFrame).
 
     An exemplar that repeats in one direction (boards, siding, corduroy: gan_core/structure.py) gets one
     periodic channel across it, so its seams run straight over any size. A 2D lattice (tiles, bricks) is
     measured and named but gets none: in the quality suite periodic channels on a grid collapsed tiles to
-    a flat colour and scored bricks worse (docs/quality-history.md, eleventh session). Others get none."""
-    if cfg.periodic_channels >= 0:
-        return []
+    a flat colour and scored bricks worse (docs/quality-history.md, eleventh session), unless
+    `periodic_grids` asks for them: then two waves fixed to the grid and `cell_channels` channels that
+    draw one value per tile or brick. Others get none."""
     if saved is not None:   # a resumed run keeps its channels; their wave vectors are in the checkpoint
-        cfg.periodic_channels = max(saved.periodic_channels, 0)
-        return []
+        cfg.cell_channels = saved.cell_channels
+        if cfg.periodic_channels < 0:
+            cfg.periodic_channels = max(saved.periodic_channels, 0)
+        return [], 0.0
+    grid_cells, cfg.cell_channels = cfg.cell_channels, 0
+    if cfg.periodic_channels >= 0:
+        return [], 0.0
     cfg.periodic_channels = 0
     images = exemplars.all_images
     if cfg.arch == "dcgan" or cfg.conditional or len(images) != 1:
-        return []
+        return [], 0.0
     found = lattice(images[0])   # at the working resolution: plan_scale has downscaled it
     if found is None:
-        return []
+        return [], 0.0
     periods = ", ".join(f"({x / cfg.work_scale:.0f}, {y / cfg.work_scale:.0f})" for x, y in found.periods)
-    if len(found.periods) == 2:
+    if len(found.periods) == 2 and not cfg.periodic_grids:
         if verbose:
             warn(f"regular texture: a 2D lattice, periods {periods} px; no periodic channels (they scored worse on "
-                 f"grids in our suite; --periodic-channels N tries learned ones)")
-        return []
+                 f"grids in our suite; --periodic-grids gives it two fixed to the grid)")
+        return [], 0.0
     g_scale = 2 ** (len(cfg.g_widths) - 1)
-    k = wave_vector(found.periods[0], g_scale)
+    frame = grid_frame(images[0], found.periods, g_scale) if len(found.periods) == 2 else None
+    waves = frame.waves if frame else [wave_vector(found.periods[0], g_scale)]
     crop_cells = cfg.size // g_scale
-    snapped = [round(c * crop_cells) / crop_cells for c in k]   # the crop's latent holds whole periods only
-    if not any(snapped) or math.dist(snapped, k) > 0.25 * math.hypot(*k):
-        if verbose:
-            warn(f"regular texture: repeats every {periods} px, which a {cfg.size} px crop cannot hold whole: "
-                 f"no periodic channel (a larger --size would hold it)")
-        return []
+    for k in waves:
+        snapped = [round(c * crop_cells) / crop_cells for c in k]   # the crop's latent holds whole periods only
+        if not any(snapped) or math.dist(snapped, k) > 0.25 * math.hypot(*k):
+            if verbose:
+                warn(f"regular texture: repeats every {periods} px, which a {cfg.size} px crop cannot hold whole: "
+                     f"no periodic channels (a larger --size would hold it)")
+            return [], 0.0
+    cells = f", {grid_cells} channels drawn per cell (shear {frame.shear:g})" if frame and grid_cells else ""
     if verbose:
-        warn(f"regular texture: repeats every {periods} px (autocorrelation peak {found.peak}): one periodic "
-             f"latent channel across it (--periodic-channels 0 turns it off)")
-    cfg.periodic_channels = 1
-    return [k]
+        warn(f"regular texture: repeats every {periods} px (autocorrelation peak {found.peak}): "
+             f"{len(waves)} periodic latent channel(s) across it{cells} (--periodic-channels 0 turns them off)")
+    cfg.periodic_channels = len(waves)
+    cfg.cell_channels = grid_cells if frame else 0
+    return waves, frame.shear if frame else 0.0
 
 
 def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey: bool = False):
@@ -145,7 +155,8 @@ def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey
     g_spec = GeneratorSpec(cfg.local_channels, cfg.global_channels, max(cfg.periodic_channels, 0), out_channels, tuple(cfg.g_widths),
                            num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0,
                            latent_blocks=cfg.g_latent_blocks, grey=grey, noise_channels=cfg.g_noise,
-                           upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1)
+                           upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1,
+                           cell_channels=cfg.cell_channels)
     d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes,
                                scales=cfg.d_scales, padding=cfg.d_padding)
     return TextureGenerator(g_spec), build_discriminator(d_spec)
@@ -276,13 +287,14 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         tensors, saved_info = read_checkpoint(ckpt_path)
         saved_cfg = TrainConfig.from_dict(saved_info["config"])
         saved_cfg.d_padding = saved_info["config"].get("d_padding", "circular")   # runs from before the option
+        saved_cfg.cell_channels = saved_info["config"].get("cell_channels", 0)     # ... and before cell channels
         if cfg.d_padding == "auto":   # the critic's weights learned to read the run's padding
             cfg.d_padding = saved_cfg.d_padding
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     measured_waves = cfg.periodic_channels < 0   # auto: the lattice's wave vectors, fixed
     if measured_waves and saved_cfg is not None:  # a resume keeps what its channels were: measured, or learned
         measured_waves = saved_info.get("periodic_measured", False)
-    waves = plan_periodic(cfg, exemplars, saved_cfg, verbose=rank.is_main)
+    waves, shear = plan_periodic(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     channels = exemplars.channels
     n_color = color_channel_count(channels)
     num_classes = len(classes) if classes else 0
@@ -298,6 +310,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     if measured_waves and isinstance(G, TextureGenerator) and G.spec.periodic_channels:
         if waves:   # a fresh run; a resume loads them from its checkpoint
             G.wave_vectors.data.copy_(torch.tensor(waves))
+            if G.spec.cell_channels:
+                G.cell_shear.fill_(shear)
         G.wave_vectors.requires_grad_(False)   # measured, not learned: Adam's steps would drift the period
     if cfg.g_init_mean and not cfg.resume and isinstance(G, TextureGenerator):   # a resume loads its weights
         G.init_output_mean(torch.cat([im.flatten(1) for im in exemplars.all_images], 1).mean(1))

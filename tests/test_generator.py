@@ -125,3 +125,40 @@ def test_output_starts_at_the_exemplars_mean_colour(grey):
     assert (after - want).abs().max() < 0.15
     if grey:
         assert torch.equal(after[0], after[1]) and torch.equal(after[1], after[2])
+
+
+@pytest.mark.parametrize("waves,shear,h,w", [([[-0.125, -0.125], [0.0, 0.25]], 0.5, 16, 24),   # a running bond
+                                             ([[0.0, -0.25], [0.25, 0.0]], 0.0, 12, 20),        # square tiles
+                                             ([[0.1, 0.3], [-0.2, 0.15]], 0.37, 20, 20)])       # an oblique grid
+def test_cell_channels_are_one_value_per_grid_cell_and_wrap(waves, shear, h, w):
+    """Cell channels are constant on each lattice cell, as the numpy recipe lays them out; the cells
+    continue across the canvas edge (so the latent, and the image, still tile); bricks are 8x4 cells."""
+    import numpy as np
+    from addon.core.latent import cell_index
+    from gan_core.models import lattice_cells, snapped_counts
+    G = TextureGenerator(GeneratorSpec(local_channels=2, global_channels=2, periodic_channels=2, out_channels=3,
+                                       widths=(8, 8, 8, 8), cell_channels=3))
+    G.wave_vectors.data.copy_(torch.tensor(waves))
+    G.cell_shear.fill_(shear)
+    z = G.sample_latent(3, h, w, torch.Generator().manual_seed(0)).detach()
+    counts = snapped_counts(G.wave_vectors, h, w)
+    rng = torch.Generator().manual_seed(0)   # sample_latent's draws, in its order: local, global, then the phases
+    torch.randn(3, G.spec.iid_channels, h, w, generator=rng), torch.randn(3, 2, 1, 1, generator=rng)
+    cycles = torch.rand(3, 2, generator=rng).double()
+    index, cells = lattice_cells(counts, cycles, shear, h, w)
+    for b in range(3):
+        cell = z[b, -3:]
+        for i in range(cells):
+            values = cell[:, index[b] == i]
+            assert values.shape[1] and torch.all(values == values[:, :1])            # one value per cell
+        assert len(torch.unique(cell[0])) == cells                                   # and a fresh value per cell
+        np_index, np_cells = cell_index(counts.tolist(), cycles[b].tolist(), shear, np.arange(2 * h),
+                                        np.arange(2 * w), h, w)
+        assert np_cells == cells and (np.tile(index[b].numpy(), (2, 2)) == np_index).all()   # same cells; wraps
+        if shear == 0.5:   # a running bond: each brick is a rectangle 8 cells along its row and 4 across
+            def runs(a):   # lengths of the runs of one cell between two changes, in every row of a
+                return {int(n) for row in a for n in np.diff(np.nonzero(np.diff(row))[0])}
+            assert runs(np_index) == {8} and runs(np_index.T) == {4}
+    with torch.no_grad():
+        a, b = G(z), G(torch.roll(z, (3, 5), dims=(2, 3)))
+    assert torch.allclose(torch.roll(a, (3 * G.scale, 5 * G.scale), dims=(2, 3)), b, atol=1e-5)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from gan_core.config import build_config
 from gan_core.models import DiscriminatorSpec, GeneratorSpec, MultiScaleDiscriminator, TextureGenerator
-from gan_core.structure import lattice, plan_training, structure_size, wave_vector
+from gan_core.structure import grid_wave_vectors, lattice, plan_training, structure_size, wave_vector
 from gan_core.train import train
 from conftest import EXEMPLARS, tiny_config
 
@@ -116,6 +116,17 @@ def test_wave_vector_runs_across_the_stripes_in_cells():
         assert abs(k[0] * period[1] - k[1] * period[0]) < 1e-12          # ... and constant along the stripes
 
 
+@pytest.mark.parametrize("periods", [[(32.0, 0.0), (-32.0, 32.0)], [(-32.0, 32.0), (32.0, 32.0)], [(30.0, 11.0), (-11.0, 30.0)]])
+def test_grid_wave_vectors_are_the_reduced_reciprocal_basis(periods):
+    k = np.array(grid_wave_vectors(periods, 8))
+    a = np.array(periods) / 8
+    coords = k @ a.T                     # k_i . a_j: whole numbers (the waves repeat under every period) ...
+    assert np.allclose(coords, np.round(coords), atol=1e-9)
+    assert np.isclose(abs(np.linalg.det(coords)), 1.0)                  # ... and together they tell every cell apart
+    if periods[0] == (32.0, 0.0):        # a square grid on a skewed basis: the waves run along its axes
+        assert np.allclose(sorted(map(tuple, np.abs(k))), [(0.0, 0.25), (0.25, 0.0)])
+
+
 def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
     boards, _ = regular_pattern("boards", 32, size=256)
     ex = write_png(tmp_path / "boards.png", np.repeat(boards[..., None], 3, axis=2))
@@ -142,6 +153,29 @@ def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
     tiny(tmp_path, write_png(tmp_path / "grid.png", np.repeat(grid[..., None], 3, axis=2)), "grid", size=64)
     assert json.loads((tmp_path / "grid" / "config.json").read_text())["periodic_channels"] == 0
     assert "2D lattice" in capsys.readouterr().err
+    tiny(tmp_path, tmp_path / "grid.png", "grid2", size=64, periodic_grids=True)    # opted in: two waves on the grid
+    G, _ = load_generator(tmp_path / "grid2")
+    assert np.allclose(sorted(map(tuple, np.abs(G.wave_vectors.detach().numpy()))), [(0.0, 0.25), (0.25, 0.0)], atol=1e-6)
+    assert G.spec.cell_channels == 4 and float(G.cell_shear) == 0.0                   # ... and a tone per tile
+    grid_model = tmp_path / "grid2.onnx"
+    subprocess.run([sys.executable, "-m", "texgan.cli", "export", str(tmp_path / "grid2"), "--out", str(grid_model)],
+                   check=True, capture_output=True)                       # parity and the roll test, with the cells
+    import onnx
+    lat = json.loads({p.key: p.value for p in onnx.load(str(grid_model)).metadata_props}["texgan.latent"])
+    assert (lat["cell"], lat["cell_shear"], lat["sampling"]) == (4, 0.0, "texgan-latent/2")
+    from addon.core.latent import sample_latent
+    meta = {"latent": lat}
+    z = sample_latent(meta, 3, 12, 12)                                    # 3 x 3 tiles of 4 x 4 cells: 9 tones
+    assert z.shape == (1, lat["channels"], 12, 12) and len(np.unique(z[0, -1])) == 9
+    assert len(np.unique(sample_latent(meta, 3, 2, 2)[0, -1])) == 1    # smaller than a tile: one tone, no error
+    out = tmp_path / "tiny.png"                                           # ... also as a user asks for it
+    subprocess.run([sys.executable, "-m", "texgan.cli", "generate", str(grid_model), "--size", "16", "--out", str(out)],
+                   check=True, capture_output=True)
+    bond, _ = regular_pattern("bond", 32, size=256)
+    tiny(tmp_path, write_png(tmp_path / "bond.png", np.repeat(bond[..., None], 3, axis=2)), "bond", size=64,
+         periodic_grids=True)
+    G, _ = load_generator(tmp_path / "bond")
+    assert float(G.cell_shear) == 0.5          # a running bond's rows of bricks, each half a brick on
     noise = write_png(tmp_path / "noise.png", np.random.default_rng(0).random((128, 128, 3)))
     tiny(tmp_path, noise, "plain", size=64)
     assert json.loads((tmp_path / "plain" / "config.json").read_text())["periodic_channels"] == 0

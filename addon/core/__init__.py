@@ -5,7 +5,7 @@ Blender's Python as it is. Modules, in the order they depend on each other:
 
   maps     channel meanings -> named maps, colour spaces, normals from height, quantising
   format   names, limits, metadata schema, checks against the graph, the material record
-  latent   the latent recipe texgan-latent/1
+  latent   the latent recipes texgan-latent/1 and /2
   classes  a class choice -> the weight row a conditional model is fed
   tiling   wrap-around resampling and tiled painting
   runtime  ONNX Runtime sessions, devices, the onnxruntime/onnxruntime-gpu clash

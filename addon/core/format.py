@@ -21,6 +21,7 @@ from .maps import map_layout
 
 SCHEMA_VERSION = 1
 LATENT_RECIPE = "texgan-latent/1"
+LATENT_RECIPE_CELLS = "texgan-latent/2"     # /1 plus channels drawn per grid cell (models with a cell part)
 INPUT_NAME, OUTPUT_NAME = "latent", "texture"
 CLASS_INPUT_NAME = "class_weights"  # second input of conditional models
 
@@ -80,18 +81,23 @@ def _check_latent(lat, where: str) -> None:
     bad = f"{where} has inconsistent texgan latent metadata"
     if not isinstance(lat, dict):
         raise ModelError(f"{bad} (texgan.latent must be an object)")
-    counts = [lat.get(k) for k in ("local", "global", "periodic")]
+    counts = [lat.get(k) for k in ("local", "global", "periodic")] + [lat.get("cell", 0)]
     if not all(_whole(c, 0, MAX_LATENT_CHANNELS) for c in counts):
-        raise ModelError(f"{bad} (local, global and periodic must be whole numbers from 0 to {MAX_LATENT_CHANNELS})")
+        raise ModelError(f"{bad} (local, global, periodic and cell must be whole numbers from 0 to {MAX_LATENT_CHANNELS})")
     if not _whole(lat.get("channels"), 1, MAX_LATENT_CHANNELS) or sum(counts) != lat["channels"]:
-        raise ModelError(f"{bad} (channels must be local + global + periodic, at least 1)")
+        raise ModelError(f"{bad} (channels must be local + global + periodic + cell, at least 1)")
     waves = lat.get("wave_vectors")
     if (not isinstance(waves, list) or len(waves) != counts[2]
             or not all(isinstance(k, list) and len(k) == 2 and all(_finite(v) for v in k) for k in waves)):
         raise ModelError(f"{bad} (wave_vectors must be {counts[2]} pairs of numbers)")
-    if lat.get("sampling", LATENT_RECIPE) != LATENT_RECIPE:
-        raise ModelError(f"{where} needs latent recipe {str(lat.get('sampling'))[:40]!r}; this texgan knows "
-                         f"{LATENT_RECIPE}")
+    recipe = lat.get("sampling", LATENT_RECIPE)
+    if recipe not in (LATENT_RECIPE, LATENT_RECIPE_CELLS):
+        raise ModelError(f"{where} needs latent recipe {str(recipe)[:40]!r}; this texgan knows "
+                         f"{LATENT_RECIPE} and {LATENT_RECIPE_CELLS}")
+    if counts[3] and (recipe != LATENT_RECIPE_CELLS or counts[2] != 2 or not _finite(lat.get("cell_shear"))
+                      or not 0 <= lat["cell_shear"] < 1):
+        raise ModelError(f"{bad} (cell channels need recipe {LATENT_RECIPE_CELLS}, two periodic channels and a "
+                         f"cell_shear from 0 to 1)")
 
 
 def _finite(v) -> bool:

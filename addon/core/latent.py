@@ -1,4 +1,4 @@
-"""Latent recipe ("texgan-latent/1"), machine-independent and stable across numpy versions
+"""Latent recipes ("texgan-latent/1" and "/2"), machine-independent and stable across numpy versions
 because it only uses the PCG64 bit stream and SeedSequence hashing (both frozen by numpy's
 compatibility policy) plus float64 Box-Muller:
 
@@ -15,6 +15,19 @@ compatibility policy) plus float64 Box-Muller:
     n = round_half_even(float32(k) * float32((w, h))) for the model's wave vector k = (kx, ky)
     in cycles per cell; value at cell (y, x) = sin(2 pi (frac(n_x x / w) + frac(n_y y / h)) + phase_p).
   * channel order [local | global | periodic]. Texture i of a `count` run uses seed + i.
+
+Recipe texgan-latent/2 adds cell channels (count Q, only with P = 2 waves [k_a, k_row] fixed to a grid,
+and the model's `cell_shear` s): one value per lattice cell (a tile, a brick).
+  * for wave p and cell (y, x): m = n_x x h + n_y y w (integers); q_p = floor(m / (w h)),
+    r_p = (m - q_p w h) / (w h) in float64, and U_p = uniforms(seed, 2, P)[p] (the wave's phase / 2 pi);
+    f = r_1 + U_1; row = q_1 + floor(f); col = q_0 + floor(r_0 + U_0 + s (f - floor(f))).
+  * the canvas' own periods in (row, col) are (n_1x, n_0x) and (n_1y, n_0y); in Hermite form (A, B), (0, D)
+    (A = gcd(n_1x, n_1y) = u n_1x + v n_1y by the extended Euclid algorithm with the remainders' signs,
+    D = |(n_1y / A) n_0x - (n_1x / A) n_0y|, B = (u n_0x + v n_0y) mod D);
+    cell index = a D + ((col - ((row - a) / A) B) mod D) with a = row mod A (floor modulo). A canvas
+    too small to hold whole cells both ways (A = 0 or D = 0) is one cell: index 0 everywhere.
+  * values: normals(seed, 3, Q*A*D) reshaped [Q, A*D], taken at each cell's index.
+  * channel order [local | global | periodic | cell].
 """
 from __future__ import annotations
 
@@ -47,6 +60,45 @@ def _normals(n: int, *key: int) -> np.ndarray:
     return z[:n].astype(np.float32)
 
 
+def extended_gcd(a: int, b: int) -> tuple[int, int, int]:
+    """(g, u, v) with u*a + v*b = g = gcd(a, b) >= 0."""
+    old_r, r, old_u, u, old_v, v = a, b, 1, 0, 0, 1
+    while r:
+        q = old_r // r
+        old_r, r, old_u, u, old_v, v = r, old_r - q * r, u, old_u - q * u, v, old_v - q * v
+    return (old_r, old_u, old_v) if old_r >= 0 else (-old_r, -old_u, -old_v)
+
+
+def cell_lattice_basis(counts, height_cells: int, width_cells: int) -> tuple[int, int, int]:
+    """(A, B, D): the canvas' periods in (row, col) cell coordinates in Hermite form (A, B), (0, D).
+    counts [[n_ax, n_ay], [n_rowx, n_rowy]]; moving w cells right shifts (row, col) by (n_rowx, n_ax)."""
+    (ax, ay), (rx, ry) = [[int(v) for v in row] for row in counts]
+    g, u, v = extended_gcd(rx, ry)
+    d = abs((ry // g) * ax - (rx // g) * ay) if g else 0
+    if d == 0:   # a canvas too small to hold whole cells both ways: one cell, one value
+        return 0, 0, 0
+    return g, (u * ax + v * ay) % d, d
+
+
+def cell_index(counts, cycles, shear: float, ys: np.ndarray, xs: np.ndarray, height_cells: int,
+               width_cells: int) -> tuple[np.ndarray, int]:
+    """Lattice-cell index int64 [len(ys), len(xs)] of latent cells (ys, xs) and the number of cells (recipe /2)."""
+    h, w = int(height_cells), int(width_cells)
+    whole, part = [], []
+    for (nx, ny), u in zip(counts, cycles):
+        m = int(nx) * xs[None, :].astype(np.int64) * h + int(ny) * ys[:, None].astype(np.int64) * w
+        q = m // (w * h)
+        whole.append(q)
+        part.append((m - q * (w * h)).astype(np.float64) / (w * h) + float(u))
+    row = whole[1] + np.floor(part[1]).astype(np.int64)
+    col = whole[0] + np.floor(part[0] + float(shear) * (part[1] - np.floor(part[1]))).astype(np.int64)
+    A, B, D = cell_lattice_basis(counts, h, w)
+    if D == 0:
+        return np.zeros_like(row), 1
+    a = row % A
+    return a * D + (col - (row - a) // A * B) % D, A * D
+
+
 def _snapped_counts(wave_vectors, height_cells: int, width_cells: int) -> np.ndarray:
     """Whole periods across the canvas per wave vector: int [P, 2] as (n_x, n_y)."""
     k = np.asarray(wave_vectors, dtype=np.float32).reshape(-1, 2)
@@ -64,10 +116,16 @@ class LatentSampler:
         if self.h < 1 or self.w < 1:
             raise ValueError(f"latent canvas must be at least 1x1 cells, got {self.h}x{self.w}")
         self.L, self.G, self.P = int(lat["local"]), int(lat["global"]), int(lat["periodic"])
-        self.channels = self.L + self.G + self.P
+        self.Q = int(lat.get("cell", 0))
+        self.channels = self.L + self.G + self.P + self.Q
         self.global_vec = _normals(self.G, self.seed, 1) if self.G else np.zeros(0, np.float32)
-        self.phases = 2.0 * math.pi * _uniforms(self.P, self.seed, 2) if self.P else np.zeros(0)
+        self.cycles = _uniforms(self.P, self.seed, 2) if self.P else np.zeros(0)
+        self.phases = 2.0 * math.pi * self.cycles
         self.counts = _snapped_counts(lat["wave_vectors"], self.h, self.w) if self.P else np.zeros((0, 2), np.int64)
+        self.shear = float(lat.get("cell_shear", 0.0))
+        if self.Q:
+            cells = cell_lattice_basis(self.counts, self.h, self.w)
+            self.cell_values = _normals(self.Q * max(1, cells[0] * cells[2]), self.seed, 3).reshape(self.Q, -1)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._cache_blocks = cache_blocks
 
@@ -102,9 +160,12 @@ class LatentSampler:
             ax = ((nx * xs) % self.w) / self.w
             ay = ((ny * ys) % self.h) / self.h
             z[0, self.L + self.G + p] = np.sin(2.0 * math.pi * (ay[:, None] + ax[None, :]) + self.phases[p])
+        if self.Q:
+            index, _ = cell_index(self.counts, self.cycles, self.shear, ys, xs, self.h, self.w)
+            z[0, self.L + self.G + self.P:] = self.cell_values[:, index]
         return z
 
 
 def sample_latent(metadata: dict, seed: int, height_cells: int, width_cells: int) -> np.ndarray:
-    """The whole latent [1, C, height_cells, width_cells] float32 of one seed (recipe texgan-latent/1)."""
+    """The whole latent [1, C, height_cells, width_cells] float32 of one seed (recipe texgan-latent/1 or /2)."""
     return LatentSampler(metadata, seed, height_cells, width_cells).window(0, height_cells, 0, width_cells)
