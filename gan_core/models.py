@@ -292,12 +292,16 @@ def cell_lattice_basis(counts: torch.Tensor, height: int, width: int) -> tuple[i
 
 
 def extended_gcd(a: int, b: int) -> tuple[int, int, int]:
-    """(g, u, v) with u*a + v*b = g = gcd(a, b) >= 0."""
-    old_r, r, old_u, u, old_v, v = a, b, 1, 0, 0, 1
-    while r:
-        q = old_r // r
-        old_r, r, old_u, u, old_v, v = r, old_r - q * r, u, old_u - q * u, v, old_v - q * v
-    return (old_r, old_u, old_v) if old_r >= 0 else (-old_r, -old_u, -old_v)
+    """(g, u, v) with u*a + v*b = g = gcd(a, b) >= 0 (by the modular inverse; the numpy recipe in
+    addon/core/latent.py runs Euclid's loop, and the tests check both lay out the same cells)."""
+    g = math.gcd(a, b)
+    if g == 0:
+        return 0, 0, 0
+    a, b = a // g, b // g
+    if abs(b) <= 1:                       # b = 0 leaves a = +-1; b = +-1 solves it with u = 0
+        return (g, a, 0) if b == 0 else (g, 0, b)
+    u = pow(a, -1, abs(b))
+    return g, u, (1 - u * a) // b
 
 
 def lattice_cells(counts: torch.Tensor, phase_cycles: torch.Tensor, shear: float, height: int,
