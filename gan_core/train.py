@@ -103,10 +103,10 @@ def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
 
     An exemplar that repeats in one direction (boards, siding, corduroy: gan_core/structure.py) gets one
     periodic channel across it, so its seams run straight over any size. A 2D lattice (tiles, bricks) is
-    measured and named but gets none: in the quality suite periodic channels on a grid collapsed tiles to
-    a flat colour and scored bricks worse (docs/quality-history.md, eleventh session), unless
-    `periodic_grids` asks for them: then two waves fixed to the grid and `cell_channels` channels that
-    draw one value per tile or brick. Others get none."""
+    measured and named but gets none unless `periodic_grids` asks for them: then two waves fixed to the grid
+    and `cell_channels` channels that draw one value per tile or brick. In the quality suite these paint
+    walls and tile grids by eye but are a draw by number (docs/quality-history.md, fourteenth session).
+    Others get none."""
     if saved is not None:   # a resumed run keeps its channels; their wave vectors are in the checkpoint
         cfg.cell_channels = saved.cell_channels
         if cfg.periodic_channels < 0:
@@ -125,8 +125,8 @@ def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
     periods = ", ".join(f"({x / cfg.work_scale:.0f}, {y / cfg.work_scale:.0f})" for x, y in found.periods)
     if len(found.periods) == 2 and not cfg.periodic_grids:
         if verbose:
-            warn(f"regular texture: a 2D lattice, periods {periods} px; no periodic channels (they scored worse on "
-                 f"grids in our suite; --periodic-grids gives it two fixed to the grid)")
+            warn(f"regular texture: a 2D lattice, periods {periods} px; no periodic channels by default (a draw by "
+                 f"number in our suite; --periodic-grids fixes two to the grid, with a value drawn per tile or brick)")
         return [], 0.0
     g_scale = 2 ** (len(cfg.g_widths) - 1)
     frame = grid_frame(images[0], found.periods, g_scale) if len(found.periods) == 2 else None
@@ -416,7 +416,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 "config": cfg.to_dict(), "channels": channels, "exemplars": exemplars.names,
                 "g_spec": G.spec.to_dict(), "d_spec": D.spec.to_dict(), "arch": cfg.arch,
                 "receptive_radius_cells": G.receptive_radius_cells(), "stopped_by": stopped_by,
-                "world_size": rank.world, "periodic_measured": bool(measured_waves and G.spec.periodic_channels)}
+                "world_size": rank.world, "periodic_measured": bool(measured_waves and getattr(G.spec, "periodic_channels", 0))}
         if classes:
             info["classes"] = classes
         rng = {"data": data_rng.get_state(), "latent": latent_rng.get_state(), "aug": aug_rng.get_state(),
