@@ -173,7 +173,8 @@ def _training(add, res: dict, made: dict, quick: bool) -> None:
         sps = t["steps_per_s"]
         if sps:
             add(f"**Default tileable config** (`TrainConfig()`: {t['loss']}, {t['n_critic']} critic steps per G step, batch "
-                f"{t['batch']}, G widths {t['g_widths']}, D widths {t['d_widths']}, bricks material, 5 channels), "
+                f"{t['batch']}, G widths {t['g_widths']}, D widths {t['d_widths']}"
+                + (f", critic padding {t['d_padding']}" if t.get("d_padding") else "") + ", bricks material, 5 channels), "
                 f"timed over {t['timed_steps']} steps, interleaved rounds:")
             add("")
         if sps:

@@ -146,7 +146,7 @@ def fast_text(res: dict) -> str:
                              "Worth applying." if d["fused_gain_ref"] > 1.05 else "Within noise on these small models; not applied."))
         out.append(f"- Channels-last G and D: {_gain(d['channels_last_gain_ref'])} on the reference loop"
                    + (f", {_gain(t['channels_last'] / t['default'])} on the default tileable config" if "channels_last" in t else "")
-                   + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 and t.get("channels_last", 0) > t.get("default", 1)
+                   + ". " + ("Worth applying." if d["channels_last_gain_ref"] > 1.05 and t.get("channels_last", 0) > 1.03 * t.get("default", 1)
                              else "Not applied: it does not pay on both."))
         dp = tr.get("data_path", {})
         if dp and "64" in dp:

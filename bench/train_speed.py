@@ -327,6 +327,7 @@ def run(quick: bool = False, log=print) -> dict:
             traw[n].append(tv[n]()["steps_per_s"])
     sps = {k: median(v) for k, v in traw.items()}
     res["tileable"] = {"steps_per_s": sps, "all": traw, "timed_steps": timed_t, "batch": d.batch, "loss": d.validate().loss,
+                       "d_padding": d.d_padding,   # resolved by validate(): auto -> valid at 64 px
                        "n_critic": d.resolved_n_critic(), "g_widths": list(d.g_widths), "d_widths": list(d.d_widths),
                        "images_per_s": {k: v * d.batch for k, v in sps.items()}}
     log("train: tileable default " + ", ".join(f"{k} {v:.2f} steps/s" for k, v in sps.items()))
