@@ -105,7 +105,8 @@ def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
     periodic channel across it, so its seams run straight over any size. A 2D lattice (tiles, bricks) is
     measured and named but gets none unless `periodic_grids` asks for them: then two waves fixed to the grid
     and `cell_channels` channels that draw one value per tile or brick. In the quality suite these paint
-    walls and tile grids by eye but are a draw by number (docs/quality-history.md, fourteenth session).
+    brick walls by eye and won two bricks seeds of three, but lost two tiles seeds of three by number
+    (docs/quality-history.md, fourteenth session).
     Others get none."""
     if saved is not None:   # a resumed run keeps its channels; their wave vectors are in the checkpoint
         cfg.cell_channels = saved.cell_channels
@@ -125,8 +126,8 @@ def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
     periods = ", ".join(f"({x / cfg.work_scale:.0f}, {y / cfg.work_scale:.0f})" for x, y in found.periods)
     if len(found.periods) == 2 and not cfg.periodic_grids:
         if verbose:
-            warn(f"regular texture: a 2D lattice, periods {periods} px; no periodic channels by default (a draw by "
-                 f"number in our suite; --periodic-grids fixes two to the grid, with a value drawn per tile or brick)")
+            warn(f"regular texture: a 2D lattice, periods {periods} px; no periodic channels by default; "
+                 f"--periodic-grids fixes two to the grid, with a value drawn per tile or brick (it paints brick walls)")
         return [], 0.0
     g_scale = 2 ** (len(cfg.g_widths) - 1)
     frame = grid_frame(images[0], found.periods, g_scale) if len(found.periods) == 2 else None
