@@ -78,6 +78,16 @@ MIN_PERIOD_PX = 4
 MAX_CANDIDATES = 64         # strong peaks paired in the basis search, shortest first
 
 
+def _fine_detail(image: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The measured luminance less three 5-tap binomial blurs of it: the detail finer than ~2 px that makes
+    joints and edges; and the downscale factor."""
+    lum, factor = _measured_luminance(image)
+    blurred = lum[None, None]
+    for _ in range(3):
+        blurred = gaussian_blur(blurred)
+    return lum - blurred[0, 0], factor
+
+
 def _autocorrelation(x: torch.Tensor) -> torch.Tensor:
     """Normalised autocorrelation of a [H, W] image at every lag, without wrap-around (zero-padded,
     each lag divided by its overlap, so photos that do not tile are measured fairly)."""
@@ -107,12 +117,9 @@ def lattice(image: torch.Tensor) -> Lattice | None:
     ties. Where the points between lattice points correlate as well (a ridge: boards that repeat
     across but not along), the texture is periodic in one direction only.
     """
-    lum, factor = _measured_luminance(image)
-    blurred = lum[None, None]
-    for _ in range(3):   # three 5-tap binomial blurs: the detail finer than ~2 px that makes joints and edges
-        blurred = gaussian_blur(blurred)
-    ac = _autocorrelation(lum - blurred[0, 0])
-    h, w = lum.shape
+    detail, factor = _fine_detail(image)
+    ac = _autocorrelation(detail)
+    h, w = detail.shape
     ry, rx = h // 3, w // 3
     # lags dy in [-ry, ry], dx in [-rx, rx]; ac is symmetric, so the map is too
     window = torch.roll(ac, (ry, rx), (0, 1))[:2 * ry + 1, :2 * rx + 1]
@@ -204,11 +211,7 @@ def grid_frame(image: torch.Tensor, periods: list[tuple[float, float]], pixels_p
     """How the cells of a 2D lattice are laid (see GridFrame). The rows run along the joints that carry
     most of the detail: of the shortest waves of the lattice, the one where the high-passed luminance has
     most power (a brick wall's continuous bed joints, not its staggered head joints)."""
-    lum, factor = _measured_luminance(image)
-    blurred = lum[None, None]
-    for _ in range(3):
-        blurred = gaussian_blur(blurred)
-    detail = lum - blurred[0, 0]
+    detail, factor = _fine_detail(image)
     h, w = detail.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=detail.dtype) * factor, torch.arange(w, dtype=detail.dtype) * factor,
                             indexing="ij")
