@@ -52,6 +52,9 @@ class TrainConfig:
                                    #   adam / rmsprop use lr_g, lr_d (and betas for adam) as given.
     spectral_norm: str = "auto"    # spectral norm on D: auto (on, except wgan: clipping is its constraint) | on | off
     ema_half_life_steps: float = 200.0   # EMA of G weights; ramps up with training length
+    # Both learning rates fall (cosine) to 1/10 over this last fraction of the budget: of --steps, or of
+    # --max-minutes counted from this start (a resume ramps again). SinGAN drops its rate x0.1 near the end.
+    lr_rampdown: float = 0.0
     # generator / discriminator
     local_channels: int = 8
     global_channels: int = 8
@@ -193,6 +196,8 @@ class TrainConfig:
             raise ConfigError("--structure-px must be > 0 (0 = measure)")
         if not 0 <= self.g_latent_blocks <= 8:
             raise ConfigError("--g-latent-blocks must be 0 to 8")
+        if not 0 <= self.lr_rampdown <= 1:
+            raise ConfigError("--lr-rampdown must be in [0, 1] (a fraction of the budget; 0 = off)")
         if self.cell_channels < 0:
             raise ConfigError("--cell-channels must be >= 0")
         if self.periodic_channels < -1:

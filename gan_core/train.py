@@ -194,6 +194,17 @@ def ema_beta(step: int, cfg: TrainConfig) -> float:
     return 0.5 ** (1.0 / max(half_life, 1e-8))
 
 
+LR_FINAL = 0.1   # the learning rates' factor at the end of a ramp-down
+
+
+def lr_factor(progress: float, rampdown: float) -> float:
+    """1 until the last `rampdown` of the budget, then a cosine fall to LR_FINAL at progress 1."""
+    if rampdown <= 0 or progress <= 1 - rampdown:
+        return 1.0
+    t = min(1.0, (progress - (1 - rampdown)) / rampdown)
+    return LR_FINAL + (1 - LR_FINAL) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 class StopFlag:
     """SIGTERM / Ctrl-C set a flag; the loop finishes its step and checkpoints before leaving."""
 
@@ -322,6 +333,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     g_params = [{"params": list(G.parameters())}] + ([{"params": list(heads.parameters())}] if heads else [])
     opt_g = builders.optimizer(cfg, g_params, "g")
     opt_d = builders.optimizer(cfg, D.parameters(), "d")
+    base_lrs = {opt: [group["lr"] for group in opt.param_groups] for opt in (opt_g, opt_d)}   # before a resume loads its own
     objective = OBJECTIVES[cfg.loss]
     n_critic = cfg.resolved_n_critic()
     reuse_fake = n_critic == 1
@@ -447,8 +459,13 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                bar_format="{l_bar}{bar}| {n:.0f}/{total} s{postfix}" if by_time else None)
     window_t, window_imgs = time.time(), 0
     with StopFlag() as stop:
+        time_done = 0.0   # fraction of --max-minutes spent, agreed by all ranks at the last step
         while step < cfg.steps:
             G.train(), D.train()
+            factor = lr_factor(max(step / cfg.steps, time_done), cfg.lr_rampdown)
+            for opt, lrs in base_lrs.items():   # also undoes a resumed run's ramped-down rates
+                for group, lr in zip(opt.param_groups, lrs):
+                    group["lr"] = lr * factor
             stage = schedule.at(step) if schedule else None
 
             def at_stage(real):
@@ -534,16 +551,18 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             # --- all ranks agree on stopping, divergence and the logged numbers -------------------
             reason = stop.reason or ("time" if time.time() >= deadline else "")
             flags = torch.tensor([STOP_REASONS.index(reason), 0.0, loss_d.item(), loss_g.item(), float(penalty.detach()),
-                                  d_real.mean().item(), d_fake.mean().item()], dtype=torch.float64)
+                                  d_real.mean().item(), d_fake.mean().item(),
+                                  (time.time() - t_start) / (deadline - t_start)], dtype=torch.float64)
             finite = all(math.isfinite(v) for v in flags[2:4].tolist())
             flags[1] = 0.0 if finite else 1.0
             if rank.enabled:
-                flags[2:] = torch.nan_to_num(flags[2:], nan=0.0, posinf=0.0, neginf=0.0)
-                codes = flags[:1].clone()
+                flags[2:7] = torch.nan_to_num(flags[2:7], nan=0.0, posinf=0.0, neginf=0.0)
+                codes = flags[[0, 7]].clone()   # the stop reason and the time spent: the largest wins
                 dist.all_reduce_sum(flags, rank)
                 torch.distributed.all_reduce(codes, op=torch.distributed.ReduceOp.MAX)
-                flags[0] = codes[0]
-                flags[2:] /= rank.world
+                flags[0], flags[7] = codes
+                flags[2:7] /= rank.world
+            time_done = float(flags[7])
             if flags[1] > 0:
                 # The NaN state goes beside the last good checkpoint, never over it: --resume still works.
                 checkpoint("diverged", run / DIVERGED_NAME)

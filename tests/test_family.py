@@ -276,3 +276,29 @@ def test_cli_and_toml_select_family_options(tmp_path, class_folder):
         == (True, "hinge", True, True, 0.5)
     assert main(["train", str(EXEMPLARS / "moss"), "--out", str(tmp_path / "w"), "--loss", "wgan-gp", "--n-critic", "1",
                  "--label-smoothing", "0.1"] + small) == 2   # smoothing is for the logistic losses only
+
+
+def test_lr_rampdown_shape():
+    """Full rate until the last `rampdown` of the budget, then a cosine fall to 1/10; 0 = off."""
+    from gan_core.train import LR_FINAL, lr_factor
+    assert lr_factor(0.74, 0.25) == 1.0 and lr_factor(0.99, 0.0) == 1.0
+    assert lr_factor(0.875, 0.25) == pytest.approx((1 + LR_FINAL) / 2)
+    assert lr_factor(1.0, 0.25) == pytest.approx(LR_FINAL) and lr_factor(1.5, 0.25) == pytest.approx(LR_FINAL)
+    falls = [lr_factor(p / 100, 0.25) for p in range(75, 101)]
+    assert all(a > b for a, b in zip(falls, falls[1:]))
+
+
+def test_lr_rampdown_sets_the_rates_and_a_resume_restores_them(tmp_path):
+    """The optimisers take the ramped rate each step; a resume without the ramp is back at full rate."""
+    from gan_core.train import lr_factor
+    cfg = dict(steps=4, lr_rampdown=0.5, checkpoint_every=100)
+    train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", **cfg), show_progress=False)
+    _, info = read_checkpoint(tmp_path / "r")
+    _, lr_g, lr_d, _ = tiny_config(EXEMPLARS / "moss", tmp_path / "x").validate().resolved_optimizer()
+    for opt, lr in (("opt_g", lr_g), ("opt_d", lr_d)):   # the last step ran at step 3 of 4
+        assert info["_optimizers"][opt]["param_groups"][0]["lr"] == pytest.approx(lr * lr_factor(0.75, 0.5))
+        assert info["_optimizers"][opt]["param_groups"][0]["lr"] < 0.6 * lr
+    cfg.update(steps=5, lr_rampdown=0.0, resume=True)
+    train(tiny_config(EXEMPLARS / "moss", tmp_path / "r", **cfg), show_progress=False)
+    _, info = read_checkpoint(tmp_path / "r")
+    assert info["_optimizers"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(lr_g)
