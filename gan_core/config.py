@@ -65,7 +65,7 @@ class TrainConfig:
     # With auto: a 2D lattice (tiles, bricks) also gets channels, two waves fixed to the measured grid, and
     # cell_channels more that draw one value per tile or brick (its tone), laid out along the grid's rows.
     periodic_grids: bool = False
-    cell_channels: int = 4
+    cell_channels: int = -1        # -1 = auto: 4 with periodic_grids, else none (an explicit N needs periodic_grids)
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
@@ -198,8 +198,10 @@ class TrainConfig:
             raise ConfigError("--g-latent-blocks must be 0 to 8")
         if not 0 <= self.lr_rampdown <= 1:
             raise ConfigError("--lr-rampdown must be in [0, 1] (a fraction of the budget; 0 = off)")
-        if self.cell_channels < 0:
-            raise ConfigError("--cell-channels must be >= 0")
+        if self.cell_channels < -1:
+            raise ConfigError("--cell-channels must be >= 0 (-1 = auto)")
+        if self.cell_channels > 0 and not self.periodic_grids and not self.resume:
+            raise ConfigError("--cell-channels draws a value per tile or brick of a grid: it needs --periodic-grids")
         if self.periodic_channels < -1:
             raise ConfigError("--periodic-channels must be >= 0 (-1 = auto)")
         if not 0 <= self.g_noise <= 4:

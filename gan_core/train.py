@@ -96,6 +96,9 @@ def plan_scale(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None, ve
         exemplars.downscale(round(1 / cfg.work_scale))
 
 
+CELL_CHANNELS_AUTO = 4   # --cell-channels -1 with --periodic-grids: a few values per tile or brick (tone and more)
+
+
 def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
                   verbose: bool = True) -> tuple[list[tuple[float, float]], float]:
     """Resolve `periodic_channels = -1` (auto) and `cell_channels` in place; return the wave vectors a fresh
@@ -113,7 +116,8 @@ def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
         if cfg.periodic_channels < 0:
             cfg.periodic_channels = max(saved.periodic_channels, 0)
         return [], 0.0
-    grid_cells, cfg.cell_channels = cfg.cell_channels, 0
+    grid_cells = CELL_CHANNELS_AUTO if cfg.cell_channels < 0 else cfg.cell_channels
+    cfg.cell_channels = 0
     if cfg.periodic_channels >= 0:
         return [], 0.0
     cfg.periodic_channels = 0

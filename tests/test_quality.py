@@ -176,6 +176,9 @@ def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
          periodic_grids=True)
     G, _ = load_generator(tmp_path / "bond")
     assert float(G.cell_shear) == 0.5          # a running bond's rows of bricks, each half a brick on
+    from gan_core.config import ConfigError
+    with pytest.raises(ConfigError, match="needs --periodic-grids"):   # not silently ignored
+        tiny(tmp_path, tmp_path / "bond.png", "cells_alone", size=64, cell_channels=2)
     noise = write_png(tmp_path / "noise.png", np.random.default_rng(0).random((128, 128, 3)))
     tiny(tmp_path, noise, "plain", size=64)
     assert json.loads((tmp_path / "plain" / "config.json").read_text())["periodic_channels"] == 0
