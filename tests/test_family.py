@@ -103,6 +103,9 @@ def test_per_objective_defaults():
     (dict(optimizer="sgd"), "--optimizer"),
     (dict(progressive=True, progressive_start=24), "--progressive-start"),
     (dict(arch="dcgan", conditional=True), "texture generator"),
+    (dict(lr_rampdown=1.5), "--lr-rampdown"),
+    (dict(lr_rampdown=-0.1), "--lr-rampdown"),
+    (dict(cell_channels=-2), "--cell-channels"),
 ])
 def test_bad_family_options(bad, msg):
     with pytest.raises(ConfigError, match=msg):
