@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from addon.core.format import CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, LATENT_RECIPE_CELLS, OUTPUT_NAME, SCHEMA_VERSION, parse_metadata
+from addon.core.format import (CLASS_INPUT_NAME, INPUT_NAME, LATENT_RECIPE, LATENT_RECIPE_BINARY_CELLS, LATENT_RECIPE_CELLS,
+                                OUTPUT_NAME, SCHEMA_VERSION, parse_metadata)
 from addon.core.latent import LatentSampler
 from addon.core.maps import map_layout
 
@@ -95,7 +96,8 @@ def _build_metadata(G, info: dict, name: str, precision: str, radius: int, sha: 
               "sampling": LATENT_RECIPE}
     if getattr(spec, "cell_channels", 0):
         latent.update(cell=spec.cell_channels, cell_shear=float(G.cell_shear),
-                      order=["local", "global", "periodic", "cell"], sampling=LATENT_RECIPE_CELLS)
+                      order=["local", "global", "periodic", "cell"],
+                      sampling=LATENT_RECIPE_BINARY_CELLS if spec.cell_values == "binary" else LATENT_RECIPE_CELLS)
     training = {"exemplars": list(info.get("exemplars", [])), "steps": int(info.get("step", 0)),
                 "crop_size": cfg.get("size"), "loss": cfg.get("loss"), "batch": cfg.get("batch"),
                 "seed": cfg.get("seed"), "seconds": round(float(info.get("seconds", 0.0)), 1),

@@ -10,6 +10,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+CELL_VALUES = ("binary", "normal")   # what a cell channel holds (gan_core/models.py: sample_latent)
+
 
 class ConfigError(ValueError):
     """Bad configuration; the CLI prints it as one line."""
@@ -66,6 +68,9 @@ class TrainConfig:
     # cell_channels more that draw one value per tile or brick (its tone), laid out along the grid's rows.
     periodic_grids: bool = False
     cell_channels: int = -1        # -1 = auto: 4 with periodic_grids, else none (an explicit N needs periodic_grids)
+    # What each cell channel holds: binary (+1 or -1: a tile is one thing or the other, as tiles are) or normal
+    # (N(0, 1), the first recipe: the generator learned a smooth "how much", painting dots where values are near 0).
+    cell_values: str = "binary"
     g_widths: tuple[int, ...] = (64, 64, 32, 16)
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
@@ -200,6 +205,8 @@ class TrainConfig:
             raise ConfigError("--lr-rampdown must be in [0, 1] (a fraction of the budget; 0 = off)")
         if self.cell_channels < -1:
             raise ConfigError("--cell-channels must be >= 0 (-1 = auto)")
+        if self.cell_values not in CELL_VALUES:
+            raise ConfigError(f"--cell-values must be {' or '.join(CELL_VALUES)}, got {self.cell_values!r}")
         if self.cell_channels > 0 and not self.periodic_grids and not self.resume:
             raise ConfigError("--cell-channels draws a value per tile or brick of a grid: it needs --periodic-grids")
         if self.periodic_channels < -1:

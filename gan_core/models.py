@@ -8,7 +8,8 @@ at any size. Its latent has three parts (SGAN / PSGAN):
     local    i.i.d. N(0, 1) per cell       -> detail that varies across the image
     global   one N(0, 1) vector per sample  -> the look shared by the whole image
     periodic sin(2*pi*(k . cell) + phase)   -> regular structure (bricks, tiles)
-    cell     one N(0, 1) vector per lattice cell -> each tile or brick its own tone
+    cell     one vector per lattice cell      -> each tile or brick its own look; each value
+             +1 or -1 (binary: a tile is blue or white, not between) or N(0, 1) (normal, the first recipe)
 
 The cell part exists only with two periodic channels fixed to a measured grid, waves [k_a, k_row]:
 u = k . cell + phase / 2 pi; rows are floor(u_row), and within a row, cells are cut across the row
@@ -74,6 +75,7 @@ class GeneratorSpec(SpecDict):
     noise_channels: int = 0
     # Per-lattice-cell channels (needs periodic_channels == 2 fixed to a grid; see the module doc).
     cell_channels: int = 0
+    cell_values: str = "normal"   # binary (+1 / -1) or normal (N(0, 1)); runs from before the choice: normal
 
     @property
     def noise_latent_channels(self) -> int:
@@ -193,6 +195,8 @@ class TextureGenerator(nn.Module):
             counts = snapped_counts(self.wave_vectors.detach().cpu(), height, width)
             index, cells = lattice_cells(counts, cycles[:, :, 0, 0].double(), float(self.cell_shear), height, width)
             table = torch.randn(batch, s.cell_channels, cells, generator=generator)
+            if s.cell_values == "binary":
+                table = torch.where(table >= 0, 1.0, -1.0)
             flat = index.reshape(batch, 1, -1).expand(-1, s.cell_channels, -1)
             parts.append(table.gather(2, flat).reshape(batch, s.cell_channels, height, width).to(dev))
         return torch.cat(parts, dim=1)

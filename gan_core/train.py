@@ -112,7 +112,7 @@ def plan_periodic(cfg: TrainConfig, exemplars, saved: TrainConfig | None = None,
     (docs/quality-history.md, fourteenth session).
     Others get none."""
     if saved is not None:   # a resumed run keeps its channels; their wave vectors are in the checkpoint
-        cfg.cell_channels = saved.cell_channels
+        cfg.cell_channels, cfg.cell_values = saved.cell_channels, saved.cell_values   # what G's weights learned
         if cfg.periodic_channels < 0:
             cfg.periodic_channels = max(saved.periodic_channels, 0)
         return [], 0.0
@@ -161,7 +161,7 @@ def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey
                            num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0,
                            latent_blocks=cfg.g_latent_blocks, grey=grey, noise_channels=cfg.g_noise,
                            upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1,
-                           cell_channels=cfg.cell_channels)
+                           cell_channels=cfg.cell_channels, cell_values=cfg.cell_values)
     d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes,
                                scales=cfg.d_scales, padding=cfg.d_padding)
     return TextureGenerator(g_spec), build_discriminator(d_spec)
@@ -304,6 +304,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         saved_cfg = TrainConfig.from_dict(saved_info["config"])
         saved_cfg.d_padding = saved_info["config"].get("d_padding", "circular")   # runs from before the option
         saved_cfg.cell_channels = saved_info["config"].get("cell_channels", 0)     # ... and before cell channels
+        saved_cfg.cell_values = saved_info["config"].get("cell_values", "normal")  # ... and before binary cells
         if cfg.d_padding == "auto":   # the critic's weights learned to read the run's padding
             cfg.d_padding = saved_cfg.d_padding
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)

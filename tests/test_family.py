@@ -106,6 +106,7 @@ def test_per_objective_defaults():
     (dict(lr_rampdown=1.5), "--lr-rampdown"),
     (dict(lr_rampdown=-0.1), "--lr-rampdown"),
     (dict(cell_channels=-2), "--cell-channels"),
+    (dict(cell_values="either"), "--cell-values"),
 ])
 def test_bad_family_options(bad, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -162,3 +162,6 @@ def test_cell_channels_are_one_value_per_grid_cell_and_wrap(waves, shear, h, w):
     with torch.no_grad():
         a, b = G(z), G(torch.roll(z, (3, 5), dims=(2, 3)))
     assert torch.allclose(torch.roll(a, (3 * G.scale, 5 * G.scale), dims=(2, 3)), b, atol=1e-5)
+    G.spec.cell_values = "binary"   # the same draws, each cell value cut to +1 or -1 by its sign
+    binary = G.sample_latent(3, h, w, torch.Generator().manual_seed(0)).detach()
+    assert torch.equal(binary[:, :-3], z[:, :-3]) and torch.equal(binary[:, -3:], torch.where(z[:, -3:] >= 0, 1.0, -1.0))

@@ -84,6 +84,8 @@ def alterations(model: Path) -> list:
                                                                    sampling="texgan-latent/2")),
         ("cell shear 1", k + "latent", latent_with(model, channels=lat["channels"] + 2, cell=2, cell_shear=1.0,
                                                     sampling="texgan-latent/2")),
+        ("binary cells, shear below 0", k + "latent", latent_with(model, channels=lat["channels"] + 2, cell=2,
+                                                                   cell_shear=-0.1, sampling="texgan-latent/3")),
         ("schema 2", k + "schema_version", "2"), ("schema 0", k + "schema_version", "0"),
         ("classes on an unconditional model", k + "classes", '["a", "b"]'),
         ("tileable false", k + "tileable", "false"),

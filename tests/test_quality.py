@@ -162,11 +162,14 @@ def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
                    check=True, capture_output=True)                       # parity and the roll test, with the cells
     import onnx
     lat = json.loads({p.key: p.value for p in onnx.load(str(grid_model)).metadata_props}["texgan.latent"])
-    assert (lat["cell"], lat["cell_shear"], lat["sampling"]) == (4, 0.0, "texgan-latent/2")
+    assert (lat["cell"], lat["cell_shear"], lat["sampling"]) == (4, 0.0, "texgan-latent/3")   # binary cells
     from addon.core.latent import sample_latent
-    meta = {"latent": lat}
-    z = sample_latent(meta, 3, 12, 12)                                    # 3 x 3 tiles of 4 x 4 cells: 9 tones
+    normal = {"latent": {**lat, "sampling": "texgan-latent/2"}}
+    z = sample_latent(normal, 3, 12, 12)                                  # 3 x 3 tiles of 4 x 4 cells: 9 tones
     assert z.shape == (1, lat["channels"], 12, 12) and len(np.unique(z[0, -1])) == 9
+    binary = sample_latent({"latent": lat}, 3, 12, 12)                    # /3: the same cells, +1 or -1 by sign
+    assert np.array_equal(binary[:, :-4], z[:, :-4]) and np.array_equal(binary[:, -4:], np.where(z[:, -4:] >= 0, 1.0, -1.0))
+    meta = {"latent": lat}
     assert len(np.unique(sample_latent(meta, 3, 2, 2)[0, -1])) == 1    # smaller than a tile: one tone, no error
     out = tmp_path / "tiny.png"                                           # ... also as a user asks for it
     subprocess.run([sys.executable, "-m", "texgan.cli", "generate", str(grid_model), "--size", "16", "--out", str(out)],
@@ -176,6 +179,9 @@ def test_boards_train_one_periodic_channel_and_grids_none(tmp_path, capsys):
          periodic_grids=True)
     G, _ = load_generator(tmp_path / "bond")
     assert float(G.cell_shear) == 0.5          # a running bond's rows of bricks, each half a brick on
+    tiny(tmp_path, tmp_path / "bond.png", "bond_n", size=64, periodic_grids=True, cell_values="normal")
+    tiny(tmp_path, tmp_path / "bond.png", "bond_n", size=64, steps=4, resume=True)    # default binary: keeps its own
+    assert load_generator(tmp_path / "bond_n")[0].spec.cell_values == "normal"
     from gan_core.config import ConfigError
     with pytest.raises(ConfigError, match="needs --periodic-grids"):   # not silently ignored
         tiny(tmp_path, tmp_path / "bond.png", "cells_alone", size=64, cell_channels=2)

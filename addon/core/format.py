@@ -22,6 +22,8 @@ from .maps import map_layout
 SCHEMA_VERSION = 1
 LATENT_RECIPE = "texgan-latent/1"
 LATENT_RECIPE_CELLS = "texgan-latent/2"     # /1 plus channels drawn per grid cell (models with a cell part)
+LATENT_RECIPE_BINARY_CELLS = "texgan-latent/3"   # /2 with each cell value +1 or -1
+CELL_RECIPES = (LATENT_RECIPE_CELLS, LATENT_RECIPE_BINARY_CELLS)
 INPUT_NAME, OUTPUT_NAME = "latent", "texture"
 CLASS_INPUT_NAME = "class_weights"  # second input of conditional models
 
@@ -91,13 +93,13 @@ def _check_latent(lat, where: str) -> None:
             or not all(isinstance(k, list) and len(k) == 2 and all(_finite(v) for v in k) for k in waves)):
         raise ModelError(f"{bad} (wave_vectors must be {counts[2]} pairs of numbers)")
     recipe = lat.get("sampling", LATENT_RECIPE)
-    if recipe not in (LATENT_RECIPE, LATENT_RECIPE_CELLS):
+    if recipe not in (LATENT_RECIPE, *CELL_RECIPES):
         raise ModelError(f"{where} needs latent recipe {str(recipe)[:40]!r}; this texgan knows "
-                         f"{LATENT_RECIPE} and {LATENT_RECIPE_CELLS}")
-    if counts[3] and (recipe != LATENT_RECIPE_CELLS or counts[2] != 2 or not _finite(lat.get("cell_shear"))
+                         f"{LATENT_RECIPE}, {LATENT_RECIPE_CELLS} and {LATENT_RECIPE_BINARY_CELLS}")
+    if counts[3] and (recipe not in CELL_RECIPES or counts[2] != 2 or not _finite(lat.get("cell_shear"))
                       or not 0 <= lat["cell_shear"] < 1):
-        raise ModelError(f"{bad} (cell channels need recipe {LATENT_RECIPE_CELLS}, two periodic channels and a "
-                         f"cell_shear from 0 to 1)")
+        raise ModelError(f"{bad} (cell channels need recipe {LATENT_RECIPE_CELLS} or {LATENT_RECIPE_BINARY_CELLS}, "
+                         f"two periodic channels and a cell_shear from 0 to 1)")
 
 
 def _finite(v) -> bool:

@@ -1,4 +1,4 @@
-"""Latent recipes ("texgan-latent/1" and "/2"), machine-independent and stable across numpy versions
+"""Latent recipes ("texgan-latent/1", "/2" and "/3"), machine-independent and stable across numpy versions
 because it only uses the PCG64 bit stream and SeedSequence hashing (both frozen by numpy's
 compatibility policy) plus float64 Box-Muller:
 
@@ -28,12 +28,16 @@ and the model's `cell_shear` s): one value per lattice cell (a tile, a brick).
     too small to hold whole cells both ways (A = 0 or D = 0) is one cell: index 0 everywhere.
   * values: normals(seed, 3, Q*A*D) reshaped [Q, A*D], taken at each cell's index.
   * channel order [local | global | periodic | cell].
+
+Recipe texgan-latent/3 is /2 with binary cell values: +1 where the normal drawn for it is >= 0, else -1.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from .format import LATENT_RECIPE_BINARY_CELLS
 
 BLOCK = 64                 # local-noise block side, in latent cells
 
@@ -126,6 +130,8 @@ class LatentSampler:
         if self.Q:
             cells = cell_lattice_basis(self.counts, self.h, self.w)
             self.cell_values = _normals(self.Q * max(1, cells[0] * cells[2]), self.seed, 3).reshape(self.Q, -1)
+            if lat.get("sampling") == LATENT_RECIPE_BINARY_CELLS:
+                self.cell_values = np.where(self.cell_values >= 0, 1.0, -1.0).astype(np.float32)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._cache_blocks = cache_blocks
 
@@ -167,5 +173,5 @@ class LatentSampler:
 
 
 def sample_latent(metadata: dict, seed: int, height_cells: int, width_cells: int) -> np.ndarray:
-    """The whole latent [1, C, height_cells, width_cells] float32 of one seed (recipe texgan-latent/1 or /2)."""
+    """The whole latent [1, C, height_cells, width_cells] float32 of one seed (recipe texgan-latent/1, /2 or /3)."""
     return LatentSampler(metadata, seed, height_cells, width_cells).window(0, height_cells, 0, width_cells)
