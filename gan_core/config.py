@@ -75,6 +75,7 @@ class TrainConfig:
     g_latent_blocks: int = 0       # extra conv blocks at latent resolution (wider field for large structure)
     g_init_mean: bool = True       # G's output starts at the exemplar's mean colour (a resume keeps its weights)
     g_noise: int = 1               # noise maps per upsampled level (StyleGAN-style, inside the latent; 0 = none)
+    g_out_kernel: int = 3          # the last conv's kernel, features -> colour: 1 (per pixel, StyleGAN's toRGB) or 3
     # Latent cells drawn beyond each side of a training fake, whose pixels are then cut away. 0: each fake is a
     # whole torus of size/8 cells, narrower than G's field, so G trains on latents that repeat within its field,
     # unlike any texture it paints later. A margin makes each fake a window of a larger canvas, as real crops are.
@@ -211,6 +212,8 @@ class TrainConfig:
             raise ConfigError("--cell-channels draws a value per tile or brick of a grid: it needs --periodic-grids")
         if self.periodic_channels < -1:
             raise ConfigError("--periodic-channels must be >= 0 (-1 = auto)")
+        if self.g_out_kernel not in (1, 3):
+            raise ConfigError(f"--g-out-kernel must be 1 or 3, got {self.g_out_kernel}")
         if not 0 <= self.g_noise <= 4:
             raise ConfigError("--g-noise must be 0 to 4")
         if not 0 <= self.g_margin <= 8:

@@ -76,6 +76,9 @@ class GeneratorSpec(SpecDict):
     # Per-lattice-cell channels (needs periodic_channels == 2 fixed to a grid; see the module doc).
     cell_channels: int = 0
     cell_values: str = "normal"   # binary (+1 / -1) or normal (N(0, 1)); runs from before the choice: normal
+    # Kernel of the last conv, features -> colour. 1 (StyleGAN's toRGB) mixes colour per pixel, so every
+    # channel's edges sit where the features' do; 3 lets each channel draw its own edge (colour fringes).
+    out_kernel: int = 3
 
     @property
     def noise_latent_channels(self) -> int:
@@ -135,7 +138,7 @@ class TextureGenerator(nn.Module):
         for cin, cout in zip(w[:-1], w[1:]):
             self.body.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                            conv_block(cin + spec.noise_channels, cout)))
-        self.to_texture = wrap_conv(w[-1], 1 if spec.grey else spec.out_channels)
+        self.to_texture = wrap_conv(w[-1], 1 if spec.grey else spec.out_channels, spec.out_kernel)
         # Wave vectors in cycles per latent cell, spread over useful periods (2..16 cells).
         p = spec.periodic_channels
         angle = torch.rand(p) * math.pi
@@ -169,7 +172,7 @@ class TextureGenerator(nn.Module):
         radius = 2.0 * (1 + self.spec.latent_blocks)  # two 3x3 convs per block at latent resolution
         for level in range(1, len(self.spec.widths)):
             radius += 2.0 / 2 ** level  # two 3x3 convs per upsampled level
-        radius += 1.0 / self.spec.work_scale  # final conv
+        radius += (self.spec.out_kernel // 2) / self.spec.work_scale  # final conv
         radius += 1.0 / self.spec.work_scale if self.spec.upsample > 1 else 0.0  # bilinear taps
         return math.ceil(radius) + 1  # +1 for nearest-upsampling cell alignment
 

@@ -54,7 +54,7 @@ DIVERGED_NAME = "checkpoint.diverged.safetensors"   # the state at a NaN/Inf sto
 # Config fields that fix the models' shapes: a --resume must keep them.
 SHAPE_FIELDS = ("arch", "g_widths", "d_widths", "local_channels", "global_channels", "periodic_channels",
                 "minibatch_std", "conditional", "class_channels", "progressive", "dcgan_base", "d_scales",
-                "g_latent_blocks", "work_scale", "g_noise", "d_padding", "cell_channels")   # d_padding: what the critic's weights learned to read
+                "g_latent_blocks", "work_scale", "g_noise", "d_padding", "cell_channels", "g_out_kernel")   # d_padding: what the critic's weights learned to read
 
 
 def pick_device(name: str) -> torch.device:
@@ -161,7 +161,7 @@ def build_models(cfg: TrainConfig, out_channels: int, num_classes: int = 0, grey
                            num_classes=num_classes, class_channels=cfg.class_channels if num_classes else 0,
                            latent_blocks=cfg.g_latent_blocks, grey=grey, noise_channels=cfg.g_noise,
                            upsample=round(1 / cfg.work_scale) if cfg.work_scale else 1,
-                           cell_channels=cfg.cell_channels, cell_values=cfg.cell_values)
+                           cell_channels=cfg.cell_channels, cell_values=cfg.cell_values, out_kernel=cfg.g_out_kernel)
     d_spec = DiscriminatorSpec(out_channels, tuple(cfg.d_widths), cfg.minibatch_std, cfg.use_spectral_norm(), num_classes,
                                scales=cfg.d_scales, padding=cfg.d_padding)
     return TextureGenerator(g_spec), build_discriminator(d_spec)

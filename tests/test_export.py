@@ -173,8 +173,8 @@ def test_inspect_rejects_corrupt_and_foreign_files(tiny_onnx, tmp_path, capsys):
     assert r.returncode == 2 and "not a texgan generator" in r.stderr and r.stdout == ""
 
 
-@pytest.mark.parametrize("num_classes,noise", [(0, 0), (3, 0), (0, 1), (3, 2)])
-def test_pad_once_is_the_same_function(num_classes, noise):
+@pytest.mark.parametrize("num_classes,noise,out_kernel", [(0, 0, 3), (3, 0, 3), (0, 1, 3), (3, 2, 3), (0, 1, 1)])
+def test_pad_once_is_the_same_function(num_classes, noise, out_kernel):
     """The export graph's generator (latent wrapped once, unpadded convs, noise maps cropped to the
     features' margin) equals the trained one, for latents smaller than its wrap (1x1) and odd,
     non-square ones."""
@@ -182,7 +182,8 @@ def test_pad_once_is_the_same_function(num_classes, noise):
     from gan_core.models import GeneratorSpec, TextureGenerator
     torch.manual_seed(0)
     G = TextureGenerator(GeneratorSpec(4, 4, 2, 5, (32, 32, 16, 8), num_classes=num_classes,
-                                       class_channels=4 if num_classes else 0, noise_channels=noise)).eval()
+                                       class_channels=4 if num_classes else 0, noise_channels=noise,
+                                       out_kernel=out_kernel)).eval()
     P = pad_once(G)
     assert isinstance(P, PadOnceGenerator) and P.pad >= 1 and P.crop >= 0
     for h, w in [(1, 1), (2, 3), (7, 5)]:
@@ -197,3 +198,16 @@ def test_exported_graph_pads_once(tiny_onnx):
     ops = [n.op_type for n in onnx.load(str(tiny_onnx)).graph.node]
     assert ops.count("Conv") == 9 and ops.count("Gather") >= 2
     assert ops.count("Concat") <= 2   # shape plumbing only, no per-conv padding
+
+
+def test_per_pixel_output_conv_trains_and_exports(tmp_path):
+    """--g-out-kernel 1: the last conv mixes colour per pixel; export's parity, roll and halo checks hold."""
+    from conftest import EXEMPLARS, tiny_config
+    from gan_core.sample import load_generator
+    from gan_core.train import train
+    train(tiny_config(EXEMPLARS / "planks" / "basecolor.png", tmp_path / "run", g_out_kernel=1), show_progress=False)
+    G, _ = load_generator(tmp_path / "run")
+    assert G.to_texture.kernel_size == (1, 1)
+    model = tmp_path / "m.onnx"
+    assert main(["export", str(tmp_path / "run"), "--out", str(model)]) == 0
+    assert int(read_metadata(str(model))["receptive_radius_cells"]) >= G.receptive_radius_cells()

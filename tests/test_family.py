@@ -107,6 +107,7 @@ def test_per_objective_defaults():
     (dict(lr_rampdown=-0.1), "--lr-rampdown"),
     (dict(cell_channels=-2), "--cell-channels"),
     (dict(cell_values="either"), "--cell-values"),
+    (dict(g_out_kernel=5), "--g-out-kernel"),
 ])
 def test_bad_family_options(bad, msg):
     with pytest.raises(ConfigError, match=msg):
