@@ -17,12 +17,10 @@ import math
 
 import numpy as np
 
+from .latent import LATENT_RECIPE, LATENT_RECIPE_BINARY_CELLS, LATENT_RECIPE_CELLS, sample_latent  # recipes live with their code
 from .maps import map_layout
 
 SCHEMA_VERSION = 1
-LATENT_RECIPE = "texgan-latent/1"
-LATENT_RECIPE_CELLS = "texgan-latent/2"     # /1 plus channels drawn per grid cell (models with a cell part)
-LATENT_RECIPE_BINARY_CELLS = "texgan-latent/3"   # /2 with each cell value +1 or -1
 CELL_RECIPES = (LATENT_RECIPE_CELLS, LATENT_RECIPE_BINARY_CELLS)
 INPUT_NAME, OUTPUT_NAME = "latent", "texture"
 CLASS_INPUT_NAME = "class_weights"  # second input of conditional models
@@ -189,7 +187,6 @@ def probe_graph(run, meta: dict, where: str) -> int:
     run(z) -> texture. Checks the output shape (scale and channel count) and that a change of
     the middle cell reaches no further than the declared radius r. Returns the reach measured.
     """
-    from .latent import sample_latent
     s, r, C = meta["scale"], meta["receptive_radius_cells"], len(meta["channels"])
     n, mid, L = 2 * r + 3, r + 1, meta["latent"]["local"]
     reach = 0

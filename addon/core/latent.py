@@ -37,9 +37,10 @@ import math
 
 import numpy as np
 
-from .format import LATENT_RECIPE_BINARY_CELLS
-
 BLOCK = 64                 # local-noise block side, in latent cells
+LATENT_RECIPE = "texgan-latent/1"
+LATENT_RECIPE_CELLS = "texgan-latent/2"          # /1 plus channels drawn per grid cell (models with a cell part)
+LATENT_RECIPE_BINARY_CELLS = "texgan-latent/3"   # /2 with each cell value +1 or -1
 
 
 def check_seed(seed) -> int:
