@@ -13,7 +13,8 @@ its worst level, seam ratio and diversity. Writes, under --out (default bench/ou
     exemplars/<name>.png     the suite's exemplars (procedural ones from make_exemplars.py,
                              photos that scikit-image ships)
     runs/<name>/             the training runs
-    sheets/<name>.png        exemplar | a sample after each segment | its 2x2 tiling
+    sheets/<name>.png        exemplar | a sample after each segment | its 2x2 tiling; below the samples,
+                             SHEET_MORE more of the last segment's textures (each has its own global latent)
     rows/<name>.json         that exemplar's scores, written as soon as it ends
     results.json             every score, with the machine and a reference-loop speed
 and with --report, docs/quality.md and docs/quality/*.png (the contact sheets).
@@ -58,6 +59,9 @@ SEGMENTS = (1, 1, 2, 4)          # minutes of each segment at an 8-minute budget
 # Each texture has its own global latent, which sets e.g. its contrast: with 4 textures one draw
 # moved a trained model's worst level from 1.3 to 9.6 (docs/quality-history.md, tenth session).
 SCORE_TEXTURES = 16
+# One texture can mislead: on bricks_large the sheet's texture ran vertically where most of the 16 ran
+# horizontally (docs/quality-history.md, seventeenth session). The sheet's second row shows this many more.
+SHEET_MORE = 4
 
 
 def write_exemplars(folder: Path) -> dict[str, Path]:
@@ -113,7 +117,8 @@ def parse_sets(pairs: list[str]) -> dict:
 
 
 def score(run: Path, exemplar: Path, seed: int = 0) -> tuple[dict, np.ndarray]:
-    """evaluate() of SCORE_TEXTURES textures of 256 px from the run's EMA generator, and the first texture (uint8)."""
+    """evaluate() of SCORE_TEXTURES textures of 256 px from the run's EMA generator, and the first 1 + SHEET_MORE
+    of them ([N, 256, 256, 3] uint8)."""
     import torch
     from gan_core.data import load_exemplars
     from gan_core.metrics import auto_crop, evaluate
@@ -122,9 +127,9 @@ def score(run: Path, exemplar: Path, seed: int = 0) -> tuple[dict, np.ndarray]:
     G, _ = load_generator(run)
     fakes = (generate(G, 256, 256, count=SCORE_TEXTURES, seed=seed) + 1) / 2
     report = evaluate(fakes, real, crop=auto_crop(*real.shape[1:]), seed=seed)
-    img = (fakes[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    imgs = (fakes[:1 + SHEET_MORE].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
     del torch
-    return report, img
+    return report, imgs
 
 
 def run_one(name: str, exemplar: str, out: str, minutes: float, overrides: dict, quick: bool, steps: int = 0) -> dict:
@@ -148,29 +153,33 @@ def run_one(name: str, exemplar: str, out: str, minutes: float, overrides: dict,
         cfg = build_config(values)
         result = train(cfg, show_progress=False)
         trained += seg * minutes / 8
-        report, img = score(run, Path(exemplar))
+        report, imgs = score(run, Path(exemplar))
         points.append({"minutes": round(trained, 3) if not steps else None, "step": result.step, "seconds": round(result.seconds, 1),
                        **{k: report[k] for k in ("swd_ratio", "swd_ratio_levels", "swd_ratio_worst", "color_ratio",
                                                   "seam_ratio", "diversity", "diversity_real")}})
-        samples.append(img)
+        samples.append(imgs[0])
     cfg_used = json.loads((run / "config.json").read_text())
     return {"name": name, "kind": KINDS.get(name) or PHOTOS[name][0], "exemplar": exemplar, "points": points,
             "config": {k: cfg_used[k] for k in ("structure_px", "size", "work_scale", "batch", "loss", "d_scales",
                                                  "g_latent_blocks", "g_widths", "d_widths", "n_critic") if k in cfg_used},
-            "samples": [s.tolist() for s in samples]}
+            "samples": [s.tolist() for s in samples], "more": [m.tolist() for m in imgs[1:]]}
 
 
 def contact_sheet(row: dict, path: Path) -> None:
-    """exemplar (256 px crop) | the sample after each segment | the last sample tiled 2x2 at half size."""
+    """exemplar (256 px crop) | the sample after each segment | the last sample tiled 2x2 at half size;
+    a second row, under the samples, of more textures from the last segment."""
     from PIL import Image
     ex = Image.open(row["exemplar"]).convert("RGB")
     ex = ex.crop((0, 0, min(256, ex.width), min(256, ex.height))).resize((256, 256))
     tiles = [ex] + [Image.fromarray(np.asarray(s, dtype=np.uint8)) for s in row["samples"]]
     last = np.asarray(row["samples"][-1], dtype=np.uint8)
     tiles.append(Image.fromarray(np.tile(last, (2, 2, 1))).resize((256, 256)))
-    sheet = Image.new("RGB", (256 * len(tiles) + 4 * (len(tiles) - 1), 256), "white")
+    more = [Image.fromarray(np.asarray(m, dtype=np.uint8)) for m in row.get("more", [])]
+    sheet = Image.new("RGB", (256 * len(tiles) + 4 * (len(tiles) - 1), 516 if more else 256), "white")
     for i, t in enumerate(tiles):
         sheet.paste(t, (i * 260, 0))
+    for i, t in enumerate(more[:len(tiles) - 2]):
+        sheet.paste(t, ((i + 1) * 260, 260))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
 
@@ -208,7 +217,7 @@ def main(argv=None) -> int:
         # Each exemplar's sheet and scores land as it ends, so a suite cut short keeps what it made.
         contact_sheet(row, folder / "sheets" / f"{row['name']}.png")
         (folder / "rows").mkdir(parents=True, exist_ok=True)
-        (folder / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k != "samples"}) + "\n")
+        (folder / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k not in ("samples", "more")}) + "\n")
         return row
 
     tasks = [(n, folder, overrides) for n in names for folder, overrides in variants]   # pairs side by side
@@ -228,7 +237,7 @@ def main(argv=None) -> int:
                    "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                "jobs": args.jobs, "reference_loop": ref},
                    "minutes": args.minutes, "overrides": overrides, "wall_seconds": round(time.time() - t0),
-                   "rows": [{k: v for k, v in r.items() if k != "samples"} for r in rows]}
+                   "rows": [{k: v for k, v in r.items() if k not in ("samples", "more")} for r in rows]}
         if len(variants) > 1:
             results["side_by_side"] = {"with": str(variants[1 - i][0]),
                                        "note": "each exemplar trained at the same time as its pair, one job each"}

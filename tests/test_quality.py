@@ -303,7 +303,11 @@ def test_quick_suite_runs_end_to_end(tmp_path):
     assert [r["name"] for r in results["rows"]] == ["cobbles", "gravel"]
     for r in results["rows"]:
         assert len(r["points"]) == 4 and len(r["points"][-1]["swd_ratio_levels"]) == 4
-        assert Image.open(tmp_path / "sheets" / f"{r['name']}.png").size[1] == 256
+        sheet = np.asarray(Image.open(tmp_path / "sheets" / f"{r['name']}.png").convert("RGB"))
+        assert sheet.shape[:2] == (516, 6 * 256 + 5 * 4)
+        more = sheet[260:, 260:260 + 4 * 260 - 4]            # the second row: 4 more final textures
+        assert (more != 255).any(axis=2).mean() > 0.9 and (sheet[260:, :256] == 255).all()
+        assert "more" not in json.loads((tmp_path / "rows" / f"{r['name']}.json").read_text())
     assert results["machine"]["reference_loop"]["images_per_s"] > 0
     sys.path.insert(0, str(ROOT / "bench"))
     from quality_report import write_report
