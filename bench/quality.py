@@ -62,6 +62,7 @@ SCORE_TEXTURES = 16
 # One texture can mislead: on bricks_large the sheet's texture ran vertically where most of the 16 ran
 # horizontally (docs/quality-history.md, seventeenth session). The sheet's second row shows this many more.
 SHEET_MORE = 4
+PIXEL_KEYS = ("samples", "more")   # a row's images: for its contact sheet, never written to the JSON
 
 
 def write_exemplars(folder: Path) -> dict[str, Path]:
@@ -217,7 +218,7 @@ def main(argv=None) -> int:
         # Each exemplar's sheet and scores land as it ends, so a suite cut short keeps what it made.
         contact_sheet(row, folder / "sheets" / f"{row['name']}.png")
         (folder / "rows").mkdir(parents=True, exist_ok=True)
-        (folder / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k not in ("samples", "more")}) + "\n")
+        (folder / "rows" / f"{row['name']}.json").write_text(json.dumps({k: v for k, v in row.items() if k not in PIXEL_KEYS}) + "\n")
         return row
 
     tasks = [(n, folder, overrides) for n in names for folder, overrides in variants]   # pairs side by side
@@ -237,7 +238,7 @@ def main(argv=None) -> int:
                    "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                "jobs": args.jobs, "reference_loop": ref},
                    "minutes": args.minutes, "overrides": overrides, "wall_seconds": round(time.time() - t0),
-                   "rows": [{k: v for k, v in r.items() if k not in ("samples", "more")} for r in rows]}
+                   "rows": [{k: v for k, v in r.items() if k not in PIXEL_KEYS} for r in rows]}
         if len(variants) > 1:
             results["side_by_side"] = {"with": str(variants[1 - i][0]),
                                        "note": "each exemplar trained at the same time as its pair, one job each"}

@@ -59,9 +59,9 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
              "judges by the worst level, where large structure fails first.", ""]
     lines += target_check(results) + [""] + table(results)
     lines += ["", "## Contact sheets", "",
-              "Each: exemplar crop | the sample after each segment | the last sample tiled 2×2 (seams show as a cross); "
-              "sheets made since the seventeenth session have a second row, under the samples: four more of the last "
-              "segment's textures, each with its own global latent.", ""]
+              "Each: exemplar crop | the sample after each segment | the last sample tiled 2×2 (seams show as a cross). "
+              "A second row, where a sheet has one, shows four more of the last segment's textures under the samples, "
+              "each with its own global latent.", ""]
     for r in results["rows"]:
         src = Path(results.get("sheets", {}).get(r["name"], out / "sheets" / f"{r['name']}.png"))
         if src.exists():
