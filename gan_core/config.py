@@ -49,7 +49,9 @@ class TrainConfig:
     n_critic: int = 0              # D steps per G step; 0 = auto: 5 for wgan (the paper), 2 for wgan-gp
                                    #   (measured: the paper's 5 spends the CPU budget on D; docs/quality-history.md), else 1
     optimizer: str = "auto"        # auto | adam | rmsprop. auto = the objective's paper setting:
-                                   #   wgan -> RMSprop lr 5e-5; wgan-gp -> Adam lr 1e-4 betas (0, 0.9);
+                                   #   wgan -> RMSprop lr 5e-5; wgan-gp -> Adam betas (0, 0.9), lr 1e-4 for G
+                                   #   and 4e-4 for D (two time-scale, Heusel et al. 2017: measured on the
+                                   #   suite, docs/quality-history.md; the paper has 1e-4 for both);
                                    #   arch dcgan -> Adam lr 2e-4 betas (0.5, 0.999); else Adam lr_g/lr_d/betas.
                                    #   adam / rmsprop use lr_g, lr_d (and betas for adam) as given.
     spectral_norm: str = "auto"    # spectral norm on D: auto (on, except wgan: clipping is its constraint) | on | off
@@ -162,7 +164,7 @@ class TrainConfig:
             if self.loss == "wgan":
                 return "rmsprop", 5e-5, 5e-5, tuple(self.betas)
             if self.loss == "wgan-gp":
-                return "adam", 1e-4, 1e-4, (0.0, 0.9)
+                return "adam", 1e-4, 4e-4, (0.0, 0.9)
             if self.arch == "dcgan":
                 return "adam", 2e-4, 2e-4, (0.5, 0.999)
             return "adam", self.lr_g, self.lr_d, tuple(self.betas)

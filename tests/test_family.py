@@ -90,7 +90,7 @@ def test_per_objective_defaults():
     assert wgan.resolved_optimizer()[:3] == ("rmsprop", 5e-5, 5e-5) and wgan.resolved_n_critic() == 5
     assert not wgan.use_spectral_norm()
     gp = TrainConfig(loss="wgan-gp").validate()
-    assert gp.resolved_optimizer() == ("adam", 1e-4, 1e-4, (0.0, 0.9)) and gp.resolved_n_critic() == 2 and gp.use_spectral_norm()
+    assert gp.resolved_optimizer() == ("adam", 1e-4, 4e-4, (0.0, 0.9)) and gp.resolved_n_critic() == 2 and gp.use_spectral_norm()
     assert TrainConfig(arch="dcgan").validate().resolved_optimizer() == ("adam", 2e-4, 2e-4, (0.5, 0.999))
     hinge = TrainConfig(loss="hinge", lr_g=1e-3).validate()
     assert hinge.resolved_optimizer()[:2] == ("adam", 1e-3) and hinge.resolved_n_critic() == 1 and hinge.use_spectral_norm()
