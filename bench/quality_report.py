@@ -3,6 +3,7 @@
     python bench/quality_report.py --report OUT      # docs/quality.md from a bench/quality.py --out folder
     python bench/quality_report.py --report OUT1,OUT2 # ... from several runs of the same settings (rows merged)
     python bench/quality_report.py --compare OLD_OUT[,OLD_OUT...] NEW_OUT[,NEW_OUT...] --sheets DIR
+    python bench/quality_report.py --compare docs/quality NEW_OUT  # against the published run
 
 prints a side-by-side markdown table of two variants (each one or more --out folders of
 bench/quality.py, merged by exemplar) and writes DIR/<exemplar>.png: the old contact sheet above
@@ -69,6 +70,9 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
             lines += [f"**{r['name']}** ({r['kind']})", "", f"![{r['name']}](quality/{r['name']}.png)", ""]
     path = docs / "quality.md"
     path.write_text("\n".join(lines) + "\n")
+    # The numbers behind the page, for the next comparison (bench/quality_report.py --compare takes its folder).
+    kept = {k: v for k, v in results.items() if k != "sheets"}
+    (sheets / "suite_results.json").write_text(json.dumps(kept, indent=1) + "\n")
     return path
 
 
@@ -136,12 +140,19 @@ def _merged(folders: str) -> tuple[dict, dict]:
     """{exemplar: row} and {exemplar: its --out folder} over comma-separated --out folders (later ones win)."""
     rows, where = {}, {}
     for folder in map(Path, folders.split(",")):
-        done = folder / "results.json"   # a run stopped early has only rows/
-        found = (json.loads(done.read_text())["rows"] if done.exists()
+        # a run's results.json, or docs/quality/'s copy of the published run; a run stopped early has only rows/
+        done = next((f for f in (folder / "results.json", folder / "suite_results.json") if f.exists()), None)
+        found = (json.loads(done.read_text())["rows"] if done
                  else [json.loads(f.read_text()) for f in sorted((folder / "rows").glob("*.json"))])
         for r in found:
             rows[r["name"]], where[r["name"]] = r, folder
     return rows, where
+
+
+def _sheet(folder: Path, name: str) -> Path:
+    """A run's contact sheet (OUT/sheets/) or the published one (docs/quality/)."""
+    inside = folder / "sheets" / f"{name}.png"
+    return inside if inside.exists() else folder / f"{name}.png"
 
 
 def _at(row: dict, at: float | None) -> tuple[int, dict]:
@@ -173,7 +184,7 @@ def compare(old: str, new: str, sheets: Path | None = None, at: float | None = N
         cells[5] = f"**{cells[5]}**" if better else cells[5]
         lines.append(f"| {name} | {new_rows[name]['kind']} | " + " | ".join(cells) + " |")
         if sheets is not None:
-            pair = [Image.open(d[name] / "sheets" / f"{name}.png").convert("RGB") for d in (old_dir, new_dir)]
+            pair = [Image.open(_sheet(d[name], name)).convert("RGB") for d in (old_dir, new_dir)]
             out = Image.new("RGB", (max(p.width for p in pair), sum(p.height for p in pair) + 6), "white")
             out.paste(pair[0], (0, 0))
             out.paste(pair[1], (0, pair[0].height + 6))
@@ -192,7 +203,7 @@ def overview(old: str, new: str, path: Path, side: int = 192, at: float | None =
     names = [n for n in new_rows if n in old_rows]
 
     def cell(folder: Path, name: str, i: int) -> Image.Image:
-        sheet = Image.open(folder / "sheets" / f"{name}.png").convert("RGB")
+        sheet = Image.open(_sheet(folder, name)).convert("RGB")
         i = i % (sheet.width // 260 + 1)   # negative: from the right
         return sheet.crop((i * 260, 0, i * 260 + 256, 256))
 

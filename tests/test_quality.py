@@ -340,6 +340,11 @@ def test_quick_suite_runs_end_to_end(tmp_path):
     assert "from 2 runs" in page and "cobbles; reference loop **1.5 img/s**" in page
     assert f"gravel; reference loop **{results['machine']['reference_loop']['images_per_s']} img/s**" in page
     assert (tmp_path / "docs2" / "quality" / "cobbles.png").exists()
+    # The published folder keeps the page's numbers beside its sheets, and a later run compares against it.
+    kept = json.loads((tmp_path / "docs2" / "quality" / "suite_results.json").read_text())
+    assert [r["name"] for r in kept["rows"]] == ["cobbles", "gravel"] and "sheets" not in kept
+    lines = compare(str(tmp_path / "docs2" / "quality"), str(tmp_path), sheets=tmp_path / "pairs")
+    assert lines[3].startswith("| gravel |") and (tmp_path / "pairs" / "gravel.png").exists()
     (second / "started.json").write_text(json.dumps({**start, "overrides": {"g_noise": 0}}))
     with pytest.raises(SystemExit, match="different overrides"):
         merge_runs([tmp_path, second])
