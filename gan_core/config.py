@@ -29,7 +29,7 @@ class TrainConfig:
     size: int = 64                 # training crop in working pixels (multiple of the generator scale); 0 = auto
     structure_px: float = 0.0      # the exemplar's structure size in pixels; 0 = measure it
     work_scale: float = 1.0        # training resolution / exemplar resolution: 1, 0.5, 0.25 or 0.125; 0 = auto
-    batch: int = 8
+    batch: int = 8                 # batch 4 (twice the steps at equal time) scored worse (docs/quality-history.md)
     # wgan-gp is the default because it measured best in short CPU runs (docs/gan-family.md):
     # nonsat/hinge collapsed to one texture in the same budget.
     # auto = wgan-gp for the texture generator, nonsat (the paper's) for --arch dcgan.
@@ -47,7 +47,8 @@ class TrainConfig:
     gp_weight: float = 10.0        # WGAN-GP penalty weight
     wgan_clip: float = 0.01        # WGAN weight clipping bound
     n_critic: int = 0              # D steps per G step; 0 = auto: 5 for wgan (the paper), 2 for wgan-gp
-                                   #   (measured: the paper's 5 spends the CPU budget on D; docs/quality-history.md), else 1
+                                   #   (measured: the paper's 5 spends the CPU budget on D, and 1 opens the cellular kinds'
+                                   #   stones; docs/quality-history.md), else 1
     optimizer: str = "auto"        # auto | adam | rmsprop. auto = the objective's paper setting:
                                    #   wgan -> RMSprop lr 5e-5; wgan-gp -> Adam betas (0, 0.9), lr 1e-4 for G
                                    #   and 4e-4 for D (two time-scale, Heusel et al. 2017: measured on the
