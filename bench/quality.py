@@ -101,8 +101,13 @@ def reference_speed(seconds: float = 10.0) -> dict:
     while spent < seconds:
         spent += ref.steps(5)
         steps += 5
+    from common import cpu_model
+    from gan_core.train import autocast_dtype
+    # The CPU and whether texgan trains in bf16 on it: a machine without native bf16 trains in float32, slower
+    # than the reference loop alone says (the loop is float32 either way).
+    precision = {torch.bfloat16: "bf16 autocast"}.get(autocast_dtype(torch.device("cpu")), "float32")
     return {"loop": "pytorch/examples DCGAN, 64 px, float32", "images_per_s": round(steps * BATCH / spent, 1),
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "cpu": cpu_model(), "texgan_precision": precision}
 
 
 def parse_sets(pairs: list[str]) -> dict:

@@ -76,6 +76,11 @@ def write_report(results: dict, out: Path, docs: Path, intro: str = "") -> Path:
     return path
 
 
+def _where(ref: dict) -> str:
+    """' on CPU, texgan in PRECISION' where the run recorded them (runs since 2026-12-07)."""
+    return f" on {ref['cpu']}, texgan in {ref['texgan_precision']}" if "cpu" in ref else ""
+
+
 def header(results: dict) -> list[str]:
     """Command, machine and reference-loop speed; one line per run when the rows come from several."""
     m = results["machine"]
@@ -84,14 +89,14 @@ def header(results: dict) -> list[str]:
     if "parts" not in results:
         ref = m["reference_loop"]
         return [f"Command: `{results['command']}`  ", f"{machine}; reference loop ({ref['loop']}) at "
-                f"**{ref['images_per_s']} img/s** with {ref['threads']} thread(s), measured in the same run.  ",
+                f"**{ref['images_per_s']} img/s** with {ref['threads']} thread(s){_where(ref)}, measured in the same run.  ",
                 f"Overrides: `{results['overrides'] or 'none (texgan defaults)'}`; wall time {results['wall_seconds']} s."]
     lines = [f"The rows come from {len(results['parts'])} runs of the same settings, one after another on the same "
              f"machine ({machine[9:]}); each measured the reference loop (pytorch/examples DCGAN, 64 px, float32) "
              "as it started:", ""]
     for part in results["parts"]:
         ref = part["reference_loop"]
-        speed = (f"**{ref['images_per_s']} img/s** with {ref['threads']} thread(s)" if ref
+        speed = (f"**{ref['images_per_s']} img/s** with {ref['threads']} thread(s){_where(ref)}" if ref
                  else "not recorded (the run was stopped before it wrote its results)")
         lines.append(f"- `{part['command']}` ({part['started']}): {', '.join(part['names'])}; reference loop {speed}")
     return lines + ["", f"Overrides: `{results['overrides'] or 'none (texgan defaults)'}`."]

@@ -308,12 +308,14 @@ def test_quick_suite_runs_end_to_end(tmp_path):
         more = sheet[260:, 260:260 + 4 * 260 - 4]            # the second row: 4 more final textures
         assert (more != 255).any(axis=2).mean() > 0.9 and (sheet[260:, :256] == 255).all()
         assert "more" not in json.loads((tmp_path / "rows" / f"{r['name']}.json").read_text())
-    assert results["machine"]["reference_loop"]["images_per_s"] > 0
+    ref = results["machine"]["reference_loop"]
+    assert ref["images_per_s"] > 0 and ref["texgan_precision"] in ("bf16 autocast", "float32") and ref["cpu"]
     sys.path.insert(0, str(ROOT / "bench"))
     from quality_report import write_report
     page = write_report(results, tmp_path, tmp_path / "docs").read_text()
     met = sum(r["points"][-1]["swd_ratio_worst"] <= 2.0 for r in results["rows"])
     assert f"every level after the whole budget): {met} of 2 exemplars" in page
+    assert f"thread(s) on {ref['cpu']}, texgan in {ref['texgan_precision']}" in page
     assert "(quality/gravel.png)" in page and (tmp_path / "docs" / "quality" / "gravel.png").exists()
     assert json.loads((tmp_path / "rows" / "gravel.json").read_text())["points"] == results["rows"][1]["points"]
     # Side by side after 2 (of 8) minutes: the second point's steps, and a picture of 5 columns.
