@@ -47,8 +47,8 @@ class TrainConfig:
     gp_weight: float = 10.0        # WGAN-GP penalty weight
     wgan_clip: float = 0.01        # WGAN weight clipping bound
     n_critic: int = 0              # D steps per G step; 0 = auto: 5 for wgan (the paper), 2 for wgan-gp
-                                   #   (measured: the paper's 5 spends the CPU budget on D, and 1 opens the cellular kinds'
-                                   #   stones; docs/quality-history.md), else 1
+                                   #   (measured: the paper's 5 spends the CPU budget on D, and 1 leaves the cellular kinds'
+                                   #   joints open; docs/quality-history.md), else 1
     optimizer: str = "auto"        # auto | adam | rmsprop. auto = the objective's paper setting:
                                    #   wgan -> RMSprop lr 5e-5; wgan-gp -> Adam betas (0, 0.9), lr 1e-4 for G
                                    #   and 4e-4 for D (two time-scale, Heusel et al. 2017: measured on the

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import pytest
 from helpers import bake_scene, plane_with_material, recipe_toml
 
 DATA = Path(__file__).resolve().parent / "data"
+sys.path.insert(0, str(DATA.parents[1] / "bench"))
 GOLDEN = DATA / "golden.json"
 MODELS = {"cobbles": DATA / "golden_cobbles.onnx", "rgb": DATA / "golden_rgb.onnx",
           "cond": DATA / "golden_cond.onnx"}
@@ -68,12 +70,8 @@ def run_generate(tmp: Path) -> dict:
 
 def cpu_family() -> str:
     """The machine, as far as float rounding in ONNX Runtime's CPU kernels goes: its vector unit."""
-    machine = platform.machine().lower()
-    try:
-        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), [])
-    except OSError:
-        flags = []
+    from common import cpu_flags   # bench/common.py: the vector flags of /proc/cpuinfo
+    machine, flags = platform.machine().lower(), cpu_flags()
     if machine in ("x86_64", "amd64") and flags:
         return "x86_64-avx512" if "avx512f" in flags else "x86_64-avx2" if "avx2" in flags else "x86_64"
     return machine
