@@ -45,6 +45,7 @@ class TrainConfig:
     r1_gamma: float = 0.1          # R1 weight (0 = off); applied lazily every r1_every steps
     r1_every: int = 16             # StyleGAN2's lazy interval: at 4 R1 cost ~18% of a step (docs/benchmarks.md)
     gp_weight: float = 10.0        # WGAN-GP penalty weight
+    gp_every: int = 1              # WGAN-GP penalty on every Nth critic step, weighted xN (lazy, as StyleGAN2's R1)
     wgan_clip: float = 0.01        # WGAN weight clipping bound
     n_critic: int = 0              # D steps per G step; 0 = auto: 5 for wgan (the paper), 2 for wgan-gp
                                    #   (measured: the paper's 5 spends the CPU budget on D, and 1 leaves the cellular kinds'
@@ -189,6 +190,8 @@ class TrainConfig:
             raise ConfigError(f"--optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
         if self.spectral_norm not in ("auto", "on", "off"):
             raise ConfigError(f"--spectral-norm must be auto, on or off, got {self.spectral_norm!r}")
+        if self.gp_every < 1:
+            raise ConfigError("--gp-every must be at least 1")
         if self.n_critic < 0:
             raise ConfigError("--n-critic must be >= 0 (0 = auto)")
         if self.label_smoothing and self.loss not in ("nonsat", "minimax"):

@@ -465,6 +465,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
     window_t, window_imgs = time.time(), 0
     with StopFlag() as stop:
         time_done = 0.0   # fraction of --max-minutes spent, agreed by all ranks at the last step
+        penalty = torch.zeros((), device=device)   # the last penalty computed (lazy ones skip steps), for the log
         while step < cfg.steps:
             G.train(), D.train()
             factor = lr_factor(max(step / cfg.steps, time_done), cfg.lr_rampdown)
@@ -485,7 +486,7 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                 real = at_stage(real)
                 zero = torch.zeros((), device=device)
                 loss_d = penalty = d_real = d_fake = zero
-            for _ in range(n_critic if adversarial else 0):
+            for critic_step in range(n_critic if adversarial else 0):
                 real, real_cls = real_batch(batch)
                 real = at_stage(real)
                 with torch.set_grad_enabled(reuse_fake), autocast():
@@ -498,11 +499,14 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
                         loss_d = objective.d_loss(d_real, d_fake, 1.0 - cfg.label_smoothing)
                     else:
                         loss_d = objective.d_loss(d_real, d_fake)
-                penalty = torch.zeros((), device=device)
-                if cfg.loss == "wgan-gp":   # D under autocast here too: in float32 it cost ~25% of a step
-                    penalty = gradient_penalty(lambda x: d_scores(x, real_cls), real_aug, fake_aug_d, aug_rng)
+                # The penalty (D under autocast here too: in float32 it cost ~25% of a step) runs on every
+                # gp_every-th critic step, weighted by gp_every; the log shows the last one computed.
+                gp = torch.zeros((), device=device)
+                if cfg.loss == "wgan-gp" and (step * n_critic + critic_step) % cfg.gp_every == 0:
+                    gp = gradient_penalty(lambda x: d_scores(x, real_cls), real_aug, fake_aug_d, aug_rng)
+                    penalty = gp.detach()
                 opt_d.zero_grad(set_to_none=True)
-                (loss_d + cfg.gp_weight * penalty).backward()
+                (loss_d + cfg.gp_weight * cfg.gp_every * gp).backward()
                 dist.average_gradients(D, rank)
                 opt_d.step()
                 if cfg.loss == "wgan":

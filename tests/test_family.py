@@ -108,6 +108,7 @@ def test_per_objective_defaults():
     (dict(cell_channels=-2), "--cell-channels"),
     (dict(cell_values="either"), "--cell-values"),
     (dict(g_out_kernel=5), "--g-out-kernel"),
+    (dict(gp_every=0), "--gp-every"),
 ])
 def test_bad_family_options(bad, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -94,6 +94,28 @@ def test_generator_runs_once_per_critic_step(tmp_path, monkeypatch, loss, g_call
     assert calls["train"] == 2 * g_calls_per_step
 
 
+@pytest.mark.parametrize("gp_every, penalties", [(1, 6), (4, 2)])
+def test_lazy_gradient_penalty(tmp_path, monkeypatch, gp_every, penalties):
+    """WGAN-GP's penalty runs on every gp_every-th critic step (3 steps x 2 critic steps = 6), weighted by
+    gp_every; the log shows the last penalty computed, never a zero from a skipped step."""
+    import csv
+    from gan_core import train as train_module
+    calls = []
+    penalty = train_module.gradient_penalty
+
+    def counting(*a, **k):
+        calls.append(1)
+        return penalty(*a, **k)
+
+    monkeypatch.setattr(train_module, "gradient_penalty", counting)
+    run = tmp_path / "run"
+    train(tiny_config(EXEMPLARS / "bricks", run, loss="wgan-gp", steps=3, gp_every=gp_every, log_every=1),
+          show_progress=False)
+    assert len(calls) == penalties
+    with (run / "log.csv").open() as f:
+        assert all(float(r["penalty"]) > 0 for r in csv.DictReader(f))
+
+
 def test_same_seed_same_run(tmp_path):
     for name in ("a", "b"):
         train(tiny_config(EXEMPLARS / "moss", tmp_path / name, steps=2), show_progress=False)
