@@ -15,7 +15,8 @@ its worst level, seam ratio and diversity. Writes, under --out (default bench/ou
     runs/<name>/             the training runs
     sheets/<name>.png        exemplar | a sample after each segment | its 2x2 tiling; below the samples,
                              SHEET_MORE more of the last segment's textures (each has its own global latent)
-    rows/<name>.json         that exemplar's scores, written as soon as it ends
+    rows/<name>.json         that exemplar's scores, written as soon as it ends, and the exemplar's own
+                             score as if generated (how strict the target is on it)
     results.json             every score, with the machine and a reference-loop speed
 and with --report, docs/quality.md and docs/quality/*.png (the contact sheets).
 --against KEY=VALUE... also trains every exemplar with those overrides (on top of --set), written under
@@ -138,6 +139,21 @@ def score(run: Path, exemplar: Path, seed: int = 0) -> tuple[dict, np.ndarray]:
     return report, imgs
 
 
+def exemplar_itself(exemplar: Path, tileable: bool, seed: int = 0) -> dict:
+    """The exemplar scored as score() scores a run: SCORE_TEXTURES textures of 256 px cut from it at random
+    (across its edges when it tiles). What a generator that painted the exemplar itself would get, which shows
+    how strict the target is on it: where the exemplar's two halves happen to be much alike, the floor is low
+    and the exemplar itself scores well above 1."""
+    import torch
+    from gan_core.data import load_exemplars
+    from gan_core.metrics import auto_crop, evaluate, random_crops
+    real = (load_exemplars(exemplar).images[0] + 1) / 2
+    size = min(256, *real.shape[1:])
+    textures = random_crops(real, SCORE_TEXTURES, size, torch.Generator().manual_seed(seed), wrap=tileable)
+    report = evaluate(textures, real, crop=auto_crop(*real.shape[1:]), seed=seed)
+    return {"levels": report["swd_ratio_levels"], "worst": report["swd_ratio_worst"]}
+
+
 def run_one(name: str, exemplar: str, out: str, minutes: float, overrides: dict, quick: bool, steps: int = 0) -> dict:
     """Train one exemplar in segments, scoring after each; returns its results row."""
     import torch
@@ -166,6 +182,7 @@ def run_one(name: str, exemplar: str, out: str, minutes: float, overrides: dict,
         samples.append(imgs[0])
     cfg_used = json.loads((run / "config.json").read_text())
     return {"name": name, "kind": KINDS.get(name) or PHOTOS[name][0], "exemplar": exemplar, "points": points,
+            "exemplar_itself": exemplar_itself(Path(exemplar), tileable=name in KINDS),   # procedural ones tile
             "config": {k: cfg_used[k] for k in ("structure_px", "size", "work_scale", "batch", "loss", "d_scales",
                                                  "g_latent_blocks", "g_widths", "d_widths", "n_critic") if k in cfg_used},
             "samples": [s.tolist() for s in samples], "more": [m.tolist() for m in imgs[1:]]}

@@ -137,8 +137,15 @@ def target_check(results: dict, target: float = 2.0) -> list[str]:
     ok = [r["name"] for r in rows if r["points"][-1]["swd_ratio_worst"] <= target]
     worst = sorted(rows, key=lambda r: -r["points"][-1]["swd_ratio_worst"])
     far = ", ".join(f"{r['name']} {r['points'][-1]['swd_ratio_worst']:.2f}" for r in worst if r["name"] not in ok)
-    return [f"**Target (SWD ratio ≤ {target:g} at every level after the whole budget): {len(ok)} of {len(rows)} "
-            f"exemplars** ({', '.join(ok) or 'none'}). Not yet: {far or 'none'}."]
+    lines = [f"**Target (SWD ratio ≤ {target:g} at every level after the whole budget): {len(ok)} of {len(rows)} "
+             f"exemplars** ({', '.join(ok) or 'none'}). Not yet: {far or 'none'}."]
+    itself = sorted((r for r in rows if "exemplar_itself" in r), key=lambda r: -r["exemplar_itself"]["worst"])
+    if itself:   # runs from before 2026-12-07 did not score it
+        lines += ["", "How strict the target is on each exemplar: the exemplar itself, cut into textures of 256 px and "
+                  "scored the same way (`bench/quality.py: exemplar_itself`), has its worst level at "
+                  + ", ".join(f"{r['name']} {r['exemplar_itself']['worst']:.2f}" for r in itself)
+                  + ". A generator cannot be expected to score much below its exemplar."]
+    return lines
 
 
 def _merged(folders: str) -> tuple[dict, dict]:

@@ -308,6 +308,8 @@ def test_quick_suite_runs_end_to_end(tmp_path):
         more = sheet[260:, 260:260 + 4 * 260 - 4]            # the second row: 4 more final textures
         assert (more != 255).any(axis=2).mean() > 0.9 and (sheet[260:, :256] == 255).all()
         assert "more" not in json.loads((tmp_path / "rows" / f"{r['name']}.json").read_text())
+        itself = r["exemplar_itself"]   # the exemplar scored as if generated: near the real-vs-real floor
+        assert len(itself["levels"]) == 4 and itself["worst"] == max(itself["levels"]) < 1.5
     ref = results["machine"]["reference_loop"]
     assert ref["images_per_s"] > 0 and ref["texgan_precision"] in ("bf16 autocast", "float32") and ref["cpu"]
     sys.path.insert(0, str(ROOT / "bench"))
@@ -316,6 +318,7 @@ def test_quick_suite_runs_end_to_end(tmp_path):
     met = sum(r["points"][-1]["swd_ratio_worst"] <= 2.0 for r in results["rows"])
     assert f"every level after the whole budget): {met} of 2 exemplars" in page
     assert f"thread(s) on {ref['cpu']}, texgan in {ref['texgan_precision']}" in page
+    assert f"has its worst level at {max(results['rows'], key=lambda r: r['exemplar_itself']['worst'])['name']} " in page
     assert "(quality/gravel.png)" in page and (tmp_path / "docs" / "quality" / "gravel.png").exists()
     assert json.loads((tmp_path / "rows" / "gravel.json").read_text())["points"] == results["rows"][1]["points"]
     # Side by side after 2 (of 8) minutes: the second point's steps, and a picture of 5 columns.
