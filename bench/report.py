@@ -72,6 +72,13 @@ def _header(add, res: dict, made: dict, quick: bool) -> None:
         + f", OMP_NUM_THREADS={m.get('omp_num_threads') or 'unset'} |")
     add("")
     secs = {k: v.get("_section", {}) for k, v in res.items() if isinstance(v, dict) and "_section" in v}
+    cpus: dict = {}
+    for k, sec in secs.items():
+        cpus.setdefault(sec.get("cpu", "a CPU not recorded"), []).append(k)
+    if len(cpus) > 1:   # a section re-measured on another machine keeps its own figures, and says so
+        add("Sections measured on different machines: " + "; ".join(f"{', '.join(ks)} on {c}" for c, ks in cpus.items())
+            + ". The table above is the last run's machine; compare figures within a section, not across.")
+        add("")
     if secs:
         add("Load average before/after each section (2 cores; > 2 means something else was running): " +
             "; ".join(f"{k} {s.get('load_avg_before', '–')}/{s.get('load_avg_after', '–')}" + (f" ({s['seconds']} s)" if s.get('seconds') else "") for k, s in secs.items()) + ".")
@@ -182,7 +189,8 @@ def _training(add, res: dict, made: dict, quick: bool) -> None:
             add("|---|---|---|---|")
         tnames = {"default": "default (`amp`: bf16 autocast here)", "fp32": "`--no-amp` (float32)",
                   "fused": "default + fused Adam (patched in by the bench)",
-                  "channels_last": "default + channels-last G and D (patched in by the bench)"}
+                  "channels_last": "default + channels-last G and D (patched in by the bench)",
+                  "plain_upsampling": "default with G's upsampling as nearest + conv in training (patched in by the bench)"}
         for k, v in sps.items():
             add(f"| {tnames.get(k, k)} | {v:.2f} | {t['images_per_s'][k]:.1f} | {v / sps['default']:.2f}× |")
         add("")
@@ -381,6 +389,10 @@ def _make_it_fast(add, res: dict, made: dict, quick: bool) -> None:
         if "fp32" in sps:
             add(f"| bf16 autocast (`amp`), default tileable config | bf16 | float32 | {1 / sps['default']:.3f} | "
                 f"{1 / sps['fp32']:.3f} | {sps['default'] / sps['fp32']:.2f} | training (s per step) |")
+        if "plain_upsampling" in sps:
+            add(f"| G's upsampling levels in training: one transposed conv vs nearest upsampling + conv, default tileable "
+                f"config | transposed | nearest + conv | {1 / sps['default']:.3f} | {1 / sps['plain_upsampling']:.3f} | "
+                f"{sps['default'] / sps['plain_upsampling']:.2f} | training (s per step) |")
         for k in ("fused", "channels_last"):
             if k in sps:
                 add(f"| {k.replace('_', '-')}, default tileable config | {k} | default | {1 / sps[k]:.3f} | "

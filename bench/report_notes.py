@@ -139,6 +139,11 @@ def fast_text(res: dict) -> str:
                    "quality per second is section 2.")
         out.append("- One fake per step: with one critic step the G step reuses the D step's fake (as the example does) "
                    "instead of running G again.")
+        if "plain_upsampling" in t:
+            out.append(f"- G's upsampling levels as one stride-2 transposed convolution in training (`models.upsampled_conv`): "
+                       f"{_gain(t['default'] / t['plain_upsampling'])} on the default tileable config against nearest "
+                       "upsampling + 3x3 conv, the same function (4 taps per output pixel instead of 9, no upsampled copy; "
+                       "a test checks image and gradients). Export and sampling keep the plain form.")
         out.append(f"- Fused Adam (`Adam(fused=True)`): {_gain(d['fused_gain_ref'])} on the reference loop"
                    + (f", {_gain(t['fused'] / t['default'])} on the default tileable config" if "fused" in t else "")
                    + ". " + ("Not applied: it pays on the large DCGAN models only, not on the default config."

@@ -51,6 +51,11 @@ def run_blender(quick: bool) -> dict:
     return json.loads(out.read_text())
 
 
+def cpu_label(m: dict) -> str:
+    """Which CPU a section ran on: these machines differ most in AVX-512 (bf16 autocast runs natively with it)."""
+    return f"{m.get('cpu')}, {'AVX-512' if 'avx512f' in m.get('cpu_flags', []) else 'no AVX-512'}"
+
+
 def measure(section: str, quick: bool) -> dict:
     t0 = time.time()
     load0 = load_avg()
@@ -107,6 +112,7 @@ def main(argv=None) -> int:
                 res[s] = measure(s, a.quick)
                 res[s]["_section"]["command"] = cmd
                 res[s]["_section"]["commit"] = res["machine"].get("git_commit")
+                res[s]["_section"]["cpu"] = cpu_label(res["machine"])
             except Exception as ex:  # keep the other sections
                 import traceback
                 traceback.print_exc()

@@ -29,7 +29,8 @@ from common import ROOT, WORK, interleave, load_avg, median, model_for, now, sav
 
 def conv_macs_per_pixel(G) -> dict:
     """Multiply-accumulates per output pixel of every Conv2d in G, from the module shapes
-    (a forward pass on an 8x8-cell latent records each conv's output size)."""
+    (a forward pass on an 8x8-cell latent records each conv's output size). In eval mode, as
+    synthesis runs it (training computes the upsampling levels another way)."""
     import torch
     from torch import nn
     records = []
@@ -41,7 +42,7 @@ def conv_macs_per_pixel(G) -> dict:
     hooks = [m.register_forward_hook(hook) for m in G.modules() if isinstance(m, nn.Conv2d)]
     cells = 8
     with torch.inference_mode():
-        G(torch.zeros(1, G.spec.latent_channels, cells, cells))
+        G.eval()(torch.zeros(1, G.spec.latent_channels, cells, cells))
     for h in hooks:
         h.remove()
     pixels = (cells * G.scale) ** 2

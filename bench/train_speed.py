@@ -38,9 +38,10 @@ SIZE = 64
 
 # ------------------------------------------------------------------------------------------ variants
 
-def variant_builders(fused: bool = False, channels_last: bool = False):
+def variant_builders(fused: bool = False, channels_last: bool = False, plain_upsampling: bool = False):
     """What the lead could change in gan_core, passed to the trainer as its Builders option:
-    fused Adam (torch.optim.Adam(fused=True)) and channels-last G/D (module memory format)."""
+    fused Adam (torch.optim.Adam(fused=True)), channels-last G/D (module memory format), and
+    G's upsampling levels as nearest upsampling + conv in training too (what export runs)."""
     import torch
     from gan_core.train import Builders, build_models, make_optimizer
 
@@ -48,6 +49,8 @@ def variant_builders(fused: bool = False, channels_last: bool = False):
         G, D = build_models(*a, **k)
         if channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        if plain_upsampling:
+            G.transposed_upsampling = False
         return G, D
 
     def optimizer(cfg, params, which):
@@ -62,7 +65,8 @@ def variant_builders(fused: bool = False, channels_last: bool = False):
 
 # ------------------------------------------------------------------------------------------ texgan side
 
-def texgan_rate(cfg_kw: dict, warm_steps: int, timed_steps: int, fused=False, channels_last=False) -> dict:
+def texgan_rate(cfg_kw: dict, warm_steps: int, timed_steps: int, fused=False, channels_last=False,
+                plain_upsampling=False) -> dict:
     """Run gan_core.train.train for warm_steps + timed_steps; images/s and steps/s of the timed
     steps, from the run's own log (log_every divides both)."""
     from gan_core.config import TrainConfig
@@ -73,7 +77,7 @@ def texgan_rate(cfg_kw: dict, warm_steps: int, timed_steps: int, fused=False, ch
         cfg = TrainConfig(out=str(tmp / "run"), steps=steps, log_every=warm_steps, sample_every=10 ** 9,
                           checkpoint_every=10 ** 9, device="cpu", seed=0, **cfg_kw)
         assert timed_steps % warm_steps == 0
-        train(cfg, show_progress=False, builders=variant_builders(fused, channels_last))
+        train(cfg, show_progress=False, builders=variant_builders(fused, channels_last, plain_upsampling))
         with (tmp / "run" / "log.csv").open() as f:
             rows = {int(r["step"]): float(r["seconds"]) for r in csv.DictReader(f)}
         secs = rows[steps] - rows[warm_steps]
@@ -316,7 +320,8 @@ def run(quick: bool = False, log=print) -> dict:
     tv = {"default": lambda: texgan_rate(tex_kw, warm_t, timed_t),
           "fp32": lambda: texgan_rate(dict(tex_kw, amp=False), warm_t, timed_t),
           "fused": lambda: texgan_rate(tex_kw, warm_t, timed_t, fused=True),
-          "channels_last": lambda: texgan_rate(tex_kw, warm_t, timed_t, channels_last=True)}
+          "channels_last": lambda: texgan_rate(tex_kw, warm_t, timed_t, channels_last=True),
+          "plain_upsampling": lambda: texgan_rate(tex_kw, warm_t, timed_t, plain_upsampling=True)}
     if quick:
         tv = {"default": tv["default"]}
     traw = {k: [] for k in tv}

@@ -125,6 +125,10 @@ def conv_block(cin: int, cout: int) -> nn.Sequential:
 class TextureGenerator(nn.Module):
     """Spatial latent [B, C, h, w] -> texture [B, out_channels, h*scale, w*scale] in [-1, 1]."""
 
+    # Training runs each upsampling level as one transposed convolution (upsampled_conv): the same
+    # function as export's and sampling's nearest upsampling + 3x3 conv. bench/train_speed.py turns it off to compare.
+    transposed_upsampling = True
+
     def __init__(self, spec: GeneratorSpec):
         super().__init__()
         self.spec = spec
@@ -241,8 +245,13 @@ class TextureGenerator(nn.Module):
             x = torch.cat([x, self.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
         outs, first_up = [], 1 + self.spec.latent_blocks
         for i, block in enumerate(self.body[:blocks]):
-            if noise and i >= first_up:
-                x = block[1](torch.cat([block[0](x), noise[i - first_up].to(x)], dim=1))
+            level_noise = noise[i - first_up].to(x) if noise and i >= first_up else None
+            if i < first_up:
+                x = block(x)
+            elif self.training and self.transposed_upsampling:   # the same function, faster (upsampled_conv)
+                x = block[1][1:](upsampled_conv(x, block[1][0], level_noise))
+            elif level_noise is not None:
+                x = block[1](torch.cat([block[0](x), level_noise], dim=1))
             else:
                 x = block(x)
             outs.append(x)
@@ -261,6 +270,26 @@ class TextureGenerator(nn.Module):
         output heads on these."""
         lb = self.spec.latent_blocks
         return self.run_body(z, classes, stages + lb)[lb:]
+
+
+# A 3x3 tap on a nearest x2 upsampled image reads low-resolution offset 0 or 1 of its 2x2 footprint,
+# depending on the output pixel's phase. Rows: the four taps of a stride-2 transposed kernel
+# (phase 1 reading i+1, phase 0 reading i, phase 1 reading i, phase 0 reading i-1); columns: the 3x3 taps.
+_UPSAMPLED_TAPS = torch.tensor([[0.0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
+
+
+def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """conv(cat(nearest_upsample_x2(x), extra)) for a circular 3x3 conv, computed as one stride-2
+    transposed convolution of x: 4 taps per output pixel instead of 9 on a 4x larger image, and no
+    upsampled copy. Exact up to float rounding; `extra` (noise maps at the output size) keeps its 3x3 conv."""
+    cin, (h, w) = x.shape[1], x.shape[2:]
+    taps = _UPSAMPLED_TAPS.to(conv.weight)
+    kernel = torch.einsum("pk,ql,oikl->iopq", taps, taps, conv.weight[:, :cin])   # [cin, cout, 4, 4]
+    y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="circular"), kernel, stride=2, padding=1)
+    y = y[:, :, 2:2 + 2 * h, 2:2 + 2 * w]
+    if extra is not None:
+        y = y + F.conv2d(F.pad(extra, (1, 1, 1, 1), mode="circular"), conv.weight[:, cin:])
+    return y + conv.bias[:, None, None]
 
 
 def upsample_wrap(x: torch.Tensor, factor: int) -> torch.Tensor:
