@@ -307,6 +307,22 @@ def augment(x: torch.Tensor, translate: bool, jitter: float, color_channels: int
     return x
 
 
+def emphasise_detail(x: torch.Tensor, alpha: float, circular: bool) -> torch.Tensor:
+    """x + alpha * (x - blur(x)): the finest octave amplified 1 + alpha times, for the critic's eyes.
+
+    A Lipschitz critic measures distance in pixels, where grain and crisp edges are small next to
+    colour and shape; in this space they count 1 + alpha times as much (the ground metric of a
+    Banach WGAN, Adler & Lunz 2018). Linear, so a penalty on interpolates in this space is the
+    usual one. The blur is the 3x3 binomial; it wraps where the critic does.
+    """
+    if alpha == 0:
+        return x
+    p = torch.nn.functional.pad(x, (1, 1, 1, 1), "circular" if circular else "replicate")
+    rows = p[..., :, :-2] + 2 * p[..., :, 1:-1] + p[..., :, 2:]   # separable [1, 2, 1] by slices: ~7x a depthwise conv on the CPU
+    blurred = (rows[..., :-2, :] + 2 * rows[..., 1:-1, :] + rows[..., 2:, :]) / 16
+    return x + alpha * (x - blurred)
+
+
 def color_channel_count(channels: list[str]) -> int:
     return sum(1 for c in channels if c.startswith("base_color."))
 

@@ -41,8 +41,8 @@ from . import distributed as dist
 from . import progressive
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_write, load_optimizers, module_state, read_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, load_class_exemplars, load_exemplars,
-                   warn)
+from .data import (ClassCropSampler, CropSampler, augment, color_channel_count, emphasise_detail, load_class_exemplars,
+                   load_exemplars, warn)
 from .losses import (LOGISTIC, OBJECTIVES, WASSERSTEIN, clip_weights, feature_matching_loss, gradient_penalty,
                      patch_swd_loss, r1_penalty)
 from .structure import grid_frame, lattice, plan_training, structure_size, wave_vector
@@ -425,7 +425,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         # A roll cuts a seam into a real crop, and into a fake one cut from a margin; only a critic that pads
         # circularly sees that seam anyway. A whole-torus fake rolls seamlessly.
         roll = cfg.translate and (cfg.d_padding == "circular" or (fake and not cfg.g_margin))
-        return augment(x, roll, cfg.color_jitter, n_color, aug_rng)
+        x = augment(x, roll, cfg.color_jitter, n_color, aug_rng)
+        return emphasise_detail(x, cfg.d_emphasis, cfg.d_padding == "circular")
 
     def checkpoint(stopped_by: str = "", path: Path = ckpt_path):
         if not rank.is_main:

@@ -109,6 +109,7 @@ def test_per_objective_defaults():
     (dict(cell_values="either"), "--cell-values"),
     (dict(g_out_kernel=5), "--g-out-kernel"),
     (dict(gp_every=0), "--gp-every"),
+    (dict(d_emphasis=-1.0), "--d-emphasis"),
 ])
 def test_bad_family_options(bad, msg):
     with pytest.raises(ConfigError, match=msg):
@@ -122,6 +123,7 @@ OPTIONS = {
     "label_smoothing": dict(loss="nonsat", label_smoothing=0.1), "feature_matching": dict(feature_matching=1.0),
     "minibatch_std": dict(minibatch_std=True), "no_r1": dict(r1_gamma=0.0, r1_every=1),
     "progressive": dict(progressive=True, progressive_start=8, steps=4),
+    "d_emphasis": dict(loss="wgan-gp", n_critic=2, d_emphasis=3.0),
 }
 
 
