@@ -1,7 +1,7 @@
-"""Two commits side by side on what users run: `texgan generate`, `texgan bake` and the Blender operator.
+"""Two commits side by side on what users run: `texgan generate`, `texgan bake`, the Blender operator and `texgan train`.
 
     .venv/bin/python bench/compare_commits.py OLD NEW [--rounds 5] [--size 1024] [--out FILE.json]
-                                              [--results bench/results.json]
+                                              [--results bench/results.json] [--tasks generate,bake,operator,train]
 
 --results stores the comparison as the "commits" section of make bench's results, so
 `bench/run_all.py --report` writes it into docs/benchmarks.md.
@@ -11,7 +11,10 @@ out into a temporary git worktree and run with this checkout's virtual environme
 is one fresh process (start-up included, as a user or a farm pays it), the two commits
 alternate within each round (order swapped every round), and medians are compared. The
 outputs of the two commits are compared byte for byte as well. Same model, size, seed and
-scene for both: the starter model `addon/models/bricks.onnx` of this checkout.
+scene for both: the starter model `addon/models/bricks.onnx` of this checkout. `train` is
+`texgan train` with the default settings for --train-steps steps on the embedded cobbles exemplar
+(what `make demo` trains), start-up and the final checkpoint included; its outputs are not compared
+(a change to how training computes may round differently).
 """
 from __future__ import annotations
 
@@ -88,11 +91,16 @@ def timed(cmd: list[str], cwd: Path) -> float:
     return dt
 
 
-def tasks(tree: Path, work: Path, model: Path, scene: Path, recipe: Path, size: int, tag: str) -> dict:
+TASKS = ("generate", "bake", "operator", "train")
+
+
+def tasks(tree: Path, work: Path, model: Path, scene: Path, recipe: Path, size: int, tag: str, train_steps: int) -> dict:
     """name -> (command, output to compare) for one commit and one round."""
     py = sys.executable
     out = work / tag
     return {
+        "train": ([py, "-c", CLI, "train", str(ROOT / "gan_core" / "exemplars" / "cobbles"), "--out", str(out / "run"),
+                   "--steps", str(train_steps), "--seed", "0"], None),
         "generate": ([py, "-c", CLI, "generate", str(model), "--size", str(size), "--out", str(out / "gen" / "gen.png")],
                      out / "gen"),
         "bake": ([py, "-c", CLI, "bake", str(scene), "--recipe", str(recipe), "--out", str(out / "baked")],
@@ -115,7 +123,12 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--out", default="")
     ap.add_argument("--results", default="", help="merge into this bench results file as section 'commits'")
+    ap.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
+    ap.add_argument("--train-steps", type=int, default=150)
     args = ap.parse_args()
+    names = [t for t in args.tasks.split(",") if t]
+    if not names or any(t not in TASKS for t in names):
+        ap.error(f"--tasks takes a comma-separated list from {', '.join(TASKS)}")
     model = ROOT / "addon" / "models" / "bricks.onnx"
     t_start, load_start = time.time(), round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="texgan-compare-") as tmp:
@@ -128,14 +141,15 @@ def main() -> int:
             timed([sys.executable, "-c", SCENE, str(scene)], ROOT)
             recipe = tmp / "recipe.toml"
             recipe.write_text(RECIPE.format(size=args.size // 2, model=model.as_posix()))
-            times = {name: {"old": [], "new": []} for name in ("generate", "bake", "operator")}
+            times = {name: {"old": [], "new": []} for name in names}
             same = {}
             for r in range(args.rounds + 1):     # round 0 warms the caches and is not counted
                 order = ("old", "new") if r % 2 else ("new", "old")
                 for name in times:
                     outs = {}
                     for label in order:
-                        cmd, output = tasks(trees[label], tmp, model, scene, recipe, args.size, f"{label}{r}")[name]
+                        cmd, output = tasks(trees[label], tmp, model, scene, recipe, args.size, f"{label}{r}",
+                                            args.train_steps)[name]
                         (tmp / f"{label}{r}" / "gen").mkdir(parents=True, exist_ok=True)
                         dt = timed(cmd, trees[label])
                         if r:
@@ -148,7 +162,7 @@ def main() -> int:
         finally:
             for tree in trees.values():
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
-    result = {"old": args.old, "new": args.new, "rounds": args.rounds, "size": args.size,
+    result = {"old": args.old, "new": args.new, "rounds": args.rounds, "size": args.size, "train_steps": args.train_steps,
               "load_avg": os.getloadavg()[0], "same_bytes": same, "tasks": {}}
     print(f"{'task':10} {'old s':>8} {'new s':>8} {'new/old':>8}  spread of per-round ratios")
     for name, t in times.items():
@@ -163,7 +177,9 @@ def main() -> int:
     if args.results:
         path = Path(args.results)
         stored = json.loads(path.read_text()) if path.exists() else {}
-        cmd = " ".join(["bench/compare_commits.py", args.old, args.new, "--rounds", str(args.rounds), "--size", str(args.size)])
+        cmd = " ".join(["bench/compare_commits.py", args.old, args.new, "--rounds", str(args.rounds), "--size", str(args.size)]
+                       + (["--tasks", args.tasks] if names != list(TASKS) else [])
+                       + (["--train-steps", str(args.train_steps)] if "train" in names else []))
         stored["commits"] = {**result, "_section": {"command": f".venv/bin/python {cmd}", "commit": args.new,
                                                     "load_avg_before": load_start, "load_avg_after": round(result["load_avg"], 2),
                                                     "seconds": round(time.time() - t_start, 1)}}

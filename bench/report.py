@@ -353,14 +353,17 @@ def _commits(add, res: dict, made: dict, quick: bool) -> None:
     add(f"`bench/compare_commits.py` checks out `{c['old']}` and `{c['new']}` into git worktrees and runs each task "
         f"as a fresh process (start-up included), the two commits alternating, {c['rounds']} rounds after a warm-up; "
         f"size {c['size']} px (bake: {c['size'] // 2} px maps), the shipped bricks model, load average "
-        f"{c['load_avg']:.1f} at the end. A ratio of 1 is unchanged; the spread is the range of the per-round ratios.")
+        f"{c['load_avg']:.1f} at the end"
+        + (f"; train: `texgan train` with the defaults, {c['train_steps']} steps on the embedded cobbles exemplar"
+           if "train" in c["tasks"] else "")
+        + ". A ratio of 1 is unchanged; the spread is the range of the per-round ratios.")
     add("")
     add("| task | old (s) | new (s) | new / old | per-round spread | same bytes |")
     add("|---|---|---|---|---|---|")
     for name, t in c["tasks"].items():
         same = c["same_bytes"].get(name)
         add(f"| {name} | {t['old_s']:.3f} | {t['new_s']:.3f} | {t['ratio']:.3f} | {t['ratio_min']:.3f}–{t['ratio_max']:.3f} "
-            f"| {'yes' if same else 'no' if same is not None else '(a .blend: not compared)'} |")
+            f"| {'yes' if same else 'no' if same is not None else '(a .blend: not compared)' if name == 'operator' else '(not compared)'} |")
     add("")
 
 
