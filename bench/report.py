@@ -250,8 +250,10 @@ def _synthesis(add, res: dict, made: dict, quick: bool) -> None:
         add(f"`bench/synthesis.py`. The default generator (G widths {mo['g_widths']}, {mo['latent_channels']} latent "
             f"channels, scale {mo['scale']}, {mo['params']:,} parameters, {len(mo['channels'])} output channels: "
             f"base colour, height, roughness), exported with `export.onnx_export.export_run` (fp32, opset 17; the "
-            f"graph wraps the latent once and runs the convolutions unpadded, export/pad_once.py). "
-            f"Convolutions cost **{mo['macs_per_pixel']:,.0f} MACs per output pixel** (counted from the module shapes: "
+            f"graph wraps the latent once, runs the convolutions unpadded and each upsampling with its convolution as "
+            f"one transposed convolution, export/pad_once.py). "
+            f"Convolutions cost **{mo['macs_per_pixel']:,.0f} MACs per output pixel** (counted from the trained module shapes, "
+            f"the useful work behind the GFLOP/s below: "
             + ", ".join(f"{c['cin']}→{c['cout']}: {c['macs_per_pixel']:,.0f}" for c in mo["per_conv"]) + ").")
         add("")
         add(f"Machine peak: float32 `torch.matmul` {syn['matmul']['n']}² × {syn['matmul']['reps']} reps, "

@@ -94,7 +94,8 @@ SETTING_NOTES = (
     ("ORT graph optimisation", lambda g, r: f"ORT graph optimisation: ORT_ENABLE_ALL runs at {_gain(g)} the speed of "
                                             "no optimisation; TextureModel keeps it on."),
     ("export graph", lambda g, r: f"Export graph: wrapping the latent once and running the convolutions unpadded "
-                                  f"(export/pad_once.py) runs at {_gain(g)} the speed of the trained generator exported "
+                                  f"(export/pad_once.py; with each upsampling and its convolution as one transposed "
+                                  f"convolution since the twenty-second session) runs at {_gain(g)} the speed of the trained generator exported "
                                   "as is, whose circular pad around every convolution became Slice + Concat copies of "
                                   "each feature map. Same function (export checks parity and the roll test); this is "
                                   "what `texgan export` writes."),

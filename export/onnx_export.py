@@ -5,9 +5,10 @@ Exporter choice: torch's TorchScript exporter (`torch.onnx.export(..., dynamo=Fa
     execution provider (CPU, CUDA, TensorRT, DirectML, CoreML) runs natively at any opset >= 11.
     The dynamo exporter writes Pad(mode="wrap"), which needs opset >= 19, is missing from
     older runtimes and some providers, and would add onnxscript as a dependency.
-  * The graph is the generator rewritten by export/pad_once.py: the latent is wrapped once and
+  * The graph is the generator rewritten by export/pad_once.py: the latent is wrapped once,
     the convolutions run unpadded (the same function, ~1.2-1.3x faster on the CPU than a pad
-    per convolution; docs/benchmarks.md).
+    per convolution; docs/benchmarks.md), and each nearest upsampling with the 3x3 convolution
+    after it runs as one stride-2 ConvTranspose (4 taps per output pixel instead of 9).
   * With dynamic_axes it gives a clean single-file graph whose batch, height and width are
     symbolic, so one file paints any size.
   * Supported opsets: 11 (Resize with nearest/asymmetric) up to the newest the installed

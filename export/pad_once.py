@@ -4,7 +4,9 @@ The trained generator pads every 3x3 convolution circularly (1 px). Exported as 
 becomes Slice + Concat over the full feature map, and ONNX Runtime's profiler puts those at
 about a quarter of synthesis time on the CPU (docs/benchmarks.md). Here the latent is wrapped
 once by P cells (a Gather with indices mod h, w, cheap at latent resolution), every convolution
-runs unpadded, and the margin left at the end is cropped.
+runs unpadded, and the margin left at the end is cropped. Each nearest x2 upsampling and the 3x3
+convolution after it run as one stride-2 transposed convolution (gan_core/models.py: upsampled_conv,
+what training runs): 4 taps per output pixel instead of 9 on the upsampled map, and no upsampled copy.
 
 It computes the same function: on a periodic input a circular-padded convolution equals an
 unpadded one on the periodic extension, and the layers in between (LeakyReLU, PixelNorm,
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_core.models import PixelNorm, TextureGenerator
+from gan_core.models import PixelNorm, TextureGenerator, upsampling_kernel
 
 # Layers that act per pixel (or, for nearest upsampling, commute with the periodic extension).
 _POINTWISE = (nn.LeakyReLU, PixelNorm)
@@ -41,6 +43,9 @@ def _layers(G: TextureGenerator) -> list[nn.Module] | None:
                 return None
         elif not isinstance(m, _POINTWISE):
             return None
+    after_upsampling = [b for a, b in zip(layers, layers[1:]) if isinstance(a, nn.Upsample)]
+    if any(not isinstance(m, nn.Conv2d) or m.kernel_size != (3, 3) for m in after_upsampling):
+        return None   # the transposed form (upsampling_kernel) is built for a 3x3 conv after each upsampling
     return layers
 
 
@@ -89,7 +94,8 @@ def _noise_inputs(G: TextureGenerator, layers: list[nn.Module]) -> list:
 
 
 class PadOnceGenerator(nn.Module):
-    """G's function with one wrap of the latent; shares G's parameters."""
+    """G's function with one wrap of the latent; shares G's parameters, except that the transposed
+    kernels are made here once from G's weights (so the exported graph holds them as constants)."""
 
     def __init__(self, G: TextureGenerator, layers: list[nn.Module]):
         super().__init__()
@@ -97,6 +103,14 @@ class PadOnceGenerator(nn.Module):
         self.layers = layers
         self.pad = next(p for p in range(1, 64) if _final_margin(layers, p) is not None)
         self.crop = _final_margin(layers, self.pad)
+        self.up_kernels = {}   # layer index -> [cin, cout, 4, 4], for each conv after an upsampling
+        noise_in = G.spec.noise_channels
+        for i, (a, b) in enumerate(zip(layers, layers[1:])):
+            if isinstance(a, nn.Upsample):
+                conv_at = i + 2 if isinstance(b, NoiseInput) else i + 1
+                conv = layers[conv_at]
+                with torch.no_grad():
+                    self.up_kernels[conv_at] = upsampling_kernel(conv.weight[:, :conv.in_channels - noise_in])
 
     def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         G = self.G
@@ -104,11 +118,17 @@ class PadOnceGenerator(nn.Module):
         if G.spec.num_classes:
             x = torch.cat([z, G.class_input(classes, z.shape[0], z.shape[2], z.shape[3]).to(z)], dim=1)
         x, noise = G.split_latent(_wrap(x, self.pad))
-        for layer in self.layers:
+        upsampled, level_noise = False, None   # an upsampling waits for its convolution
+        for i, layer in enumerate(self.layers):
             if isinstance(layer, NoiseInput):
                 n = noise[layer.level - 1]
-                c = (n.shape[2] - x.shape[2]) // 2   # the map's margin is pad * 2**level, the features' smaller
-                x = torch.cat([x, n[:, :, c:n.shape[2] - c, c:n.shape[3] - c].to(x)], dim=1)
+                c = (n.shape[2] - 2 * x.shape[2]) // 2   # the map's margin is pad * 2**level, the features' smaller
+                level_noise = n[:, :, c:n.shape[2] - c, c:n.shape[3] - c].to(x)
+            elif isinstance(layer, nn.Upsample):
+                upsampled = True
+            elif isinstance(layer, nn.Conv2d) and upsampled:
+                x = _upsampled_valid_conv(x, layer, self.up_kernels[i], level_noise)
+                upsampled, level_noise = False, None
             elif isinstance(layer, nn.Conv2d):
                 x = F.conv2d(x, layer.weight, layer.bias)
             else:
@@ -117,6 +137,18 @@ class PadOnceGenerator(nn.Module):
         if c:
             x = x[:, :, c:x.shape[2] - c, c:x.shape[3] - c]
         return G.finish(x)
+
+
+def _upsampled_valid_conv(x: torch.Tensor, conv: nn.Conv2d, kernel: torch.Tensor,
+                          extra: torch.Tensor | None) -> torch.Tensor:
+    """conv2d(cat(nearest_upsample_x2(x), extra)), unpadded, as one stride-2 transposed convolution of x
+    with `kernel` = upsampling_kernel(conv's weight for x); padding 2 drops the two rows and columns on
+    each side that the unpadded 3x3 conv does not reach. `extra` (a noise map at the upsampled size)
+    keeps its own 3x3 conv."""
+    y = F.conv_transpose2d(x, kernel.to(x), conv.bias, stride=2, padding=2)
+    if extra is not None:
+        y = y + F.conv2d(extra, conv.weight[:, x.shape[1]:])
+    return y
 
 
 def pad_once(G: nn.Module) -> nn.Module:

@@ -278,14 +278,20 @@ class TextureGenerator(nn.Module):
 _UPSAMPLED_TAPS = torch.tensor([[0.0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
 
 
+def upsampling_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A 3x3 conv weight [cout, cin, 3, 3] -> the [cin, cout, 4, 4] kernel of the stride-2 transposed
+    convolution that equals nearest x2 upsampling followed by that conv."""
+    taps = _UPSAMPLED_TAPS.to(weight)
+    return torch.einsum("pk,ql,oikl->iopq", taps, taps, weight)
+
+
 def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, extra: torch.Tensor | None = None) -> torch.Tensor:
     """conv(cat(nearest_upsample_x2(x), extra)) for a circular 3x3 conv, computed as one stride-2
     transposed convolution of x: 4 taps per output pixel instead of 9 on a 4x larger image, and no
     upsampled copy. Exact up to float rounding; `extra` (noise maps at the output size) keeps its 3x3 conv."""
     cin, (h, w) = x.shape[1], x.shape[2:]
-    taps = _UPSAMPLED_TAPS.to(conv.weight)
-    kernel = torch.einsum("pk,ql,oikl->iopq", taps, taps, conv.weight[:, :cin])   # [cin, cout, 4, 4]
-    y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="circular"), kernel, stride=2, padding=1)
+    y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="circular"), upsampling_kernel(conv.weight[:, :cin]),
+                           stride=2, padding=1)
     y = y[:, :, 2:2 + 2 * h, 2:2 + 2 * w]
     if extra is not None:
         y = y + F.conv2d(F.pad(extra, (1, 1, 1, 1), mode="circular"), conv.weight[:, cin:])

@@ -194,9 +194,11 @@ def test_pad_once_is_the_same_function(num_classes, noise, out_kernel):
 
 
 def test_exported_graph_pads_once(tiny_onnx):
-    """One wrap of the latent (Gathers), not a Slice + Concat pair around every convolution."""
+    """One wrap of the latent (Gathers), not a Slice + Concat pair around every convolution; each
+    upsampling and its convolution one ConvTranspose (its kernel folded to a constant, no Resize)."""
     ops = [n.op_type for n in onnx.load(str(tiny_onnx)).graph.node]
-    assert ops.count("Conv") == 9 and ops.count("Gather") >= 2
+    assert ops.count("Conv") == 6 and ops.count("ConvTranspose") == 3 and ops.count("Gather") >= 2
+    assert "Resize" not in ops and "Einsum" not in ops
     assert ops.count("Concat") <= 2   # shape plumbing only, no per-conv padding
 
 
