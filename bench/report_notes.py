@@ -93,12 +93,17 @@ def _gain(x) -> str:
 SETTING_NOTES = (
     ("ORT graph optimisation", lambda g, r: f"ORT graph optimisation: ORT_ENABLE_ALL runs at {_gain(g)} the speed of "
                                             "no optimisation; TextureModel keeps it on."),
-    ("export graph", lambda g, r: f"Export graph: wrapping the latent once and running the convolutions unpadded "
+    ("export graph: latent wrapped once", lambda g, r: f"Export graph: wrapping the latent once and running the convolutions unpadded "
                                   f"(export/pad_once.py; with each upsampling and its convolution as one transposed "
                                   f"convolution since the twenty-second session) runs at {_gain(g)} the speed of the trained generator exported "
                                   "as is, whose circular pad around every convolution became Slice + Concat copies of "
                                   "each feature map. Same function (export checks parity and the roll test); this is "
                                   "what `texgan export` writes."),
+    ("export graph: each upsampling", lambda g, r: f"Export graph: each nearest upsampling and the 3×3 convolution "
+                                                   f"after it as one stride-2 ConvTranspose (4 taps per output pixel "
+                                                   f"instead of 9, no upsampled copy) runs at {_gain(g)} the speed of "
+                                                   "Resize + Conv. Same function (export checks parity and the roll "
+                                                   "test); this is what `texgan export` writes."),
     ("ORT intra-op threads", lambda g, r: f"ORT threads: 2 threads run at {_gain(g)} the speed of 1 thread. TextureModel "
                                           "leaves ORT's default (one per physical core); the add-on's preferences can "
                                           "lower it to keep Blender's UI responsive."),

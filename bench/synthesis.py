@@ -202,6 +202,21 @@ def run(quick: bool = False, log=print) -> dict:
                 "a": "wrapped once", "b": "pad per conv", "a_s": median(t["once"]), "b_s": median(t["each"])})
     del sess_once, sess_each
 
+    # Each nearest upsampling + 3x3 conv as one stride-2 ConvTranspose (what export writes) vs the two ops.
+    from export.pad_once import PadOnceGenerator
+    resize_conv = WORK / "material_resize_conv.onnx"
+    PadOnceGenerator.transposed_upsampling = False
+    try:
+        export_run(run_dir, resize_conv, name="bench-material-resize-conv", force=True)
+    finally:
+        PadOnceGenerator.transposed_upsampling = True
+    sess_t = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
+    sess_r = ort.InferenceSession(str(resize_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
+    t = interleave({"t": lambda: sess_t.run(None, feed), "r": lambda: sess_r.run(None, feed)}, 3 if not quick else 2)
+    tog.append({"what": f"export graph: each upsampling + conv as one ConvTranspose vs Resize + Conv, run {size}^2",
+                "a": "ConvTranspose", "b": "Resize + Conv", "a_s": median(t["t"]), "b_s": median(t["r"])})
+    del sess_t, sess_r
+
     m1 = TextureModel(onnx_path, device="cpu", threads=1)
     m2 = TextureModel(onnx_path, device="cpu", threads=2)
     t = interleave({"2": lambda: m2.run_latent(z), "1": lambda: m1.run_latent(z)}, 3 if not quick else 2)

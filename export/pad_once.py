@@ -97,6 +97,9 @@ class PadOnceGenerator(nn.Module):
     """G's function with one wrap of the latent; shares G's parameters, except that the transposed
     kernels are made here once from G's weights (so the exported graph holds them as constants)."""
 
+    # Each upsampling + conv as one transposed convolution; bench/synthesis.py turns it off to compare.
+    transposed_upsampling = True
+
     def __init__(self, G: TextureGenerator, layers: list[nn.Module]):
         super().__init__()
         self.G = G
@@ -122,9 +125,14 @@ class PadOnceGenerator(nn.Module):
         for i, layer in enumerate(self.layers):
             if isinstance(layer, NoiseInput):
                 n = noise[layer.level - 1]
-                c = (n.shape[2] - 2 * x.shape[2]) // 2   # the map's margin is pad * 2**level, the features' smaller
-                level_noise = n[:, :, c:n.shape[2] - c, c:n.shape[3] - c].to(x)
-            elif isinstance(layer, nn.Upsample):
+                size = 2 * x.shape[2] if upsampled else x.shape[2]
+                c = (n.shape[2] - size) // 2   # the map's margin is pad * 2**level, the features' smaller
+                n = n[:, :, c:n.shape[2] - c, c:n.shape[3] - c].to(x)
+                if upsampled:
+                    level_noise = n
+                else:
+                    x = torch.cat([x, n], dim=1)
+            elif isinstance(layer, nn.Upsample) and self.transposed_upsampling:
                 upsampled = True
             elif isinstance(layer, nn.Conv2d) and upsampled:
                 x = _upsampled_valid_conv(x, layer, self.up_kernels[i], level_noise)

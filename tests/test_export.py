@@ -173,12 +173,14 @@ def test_inspect_rejects_corrupt_and_foreign_files(tiny_onnx, tmp_path, capsys):
     assert r.returncode == 2 and "not a texgan generator" in r.stderr and r.stdout == ""
 
 
+@pytest.mark.parametrize("transposed", [True, False])
 @pytest.mark.parametrize("num_classes,noise,out_kernel", [(0, 0, 3), (3, 0, 3), (0, 1, 3), (3, 2, 3), (0, 1, 1)])
-def test_pad_once_is_the_same_function(num_classes, noise, out_kernel):
+def test_pad_once_is_the_same_function(num_classes, noise, out_kernel, transposed, monkeypatch):
     """The export graph's generator (latent wrapped once, unpadded convs, noise maps cropped to the
-    features' margin) equals the trained one, for latents smaller than its wrap (1x1) and odd,
-    non-square ones."""
+    features' margin, upsampling + conv as one transposed conv or as the two ops, which the synthesis
+    bench compares) equals the trained one, for latents smaller than its wrap (1x1) and odd, non-square ones."""
     from export.pad_once import PadOnceGenerator, pad_once
+    monkeypatch.setattr(PadOnceGenerator, "transposed_upsampling", transposed)
     from gan_core.models import GeneratorSpec, TextureGenerator
     torch.manual_seed(0)
     G = TextureGenerator(GeneratorSpec(4, 4, 2, 5, (32, 32, 16, 8), num_classes=num_classes,
