@@ -101,6 +101,11 @@ def measure_memory(model: Path, size: int, dtype: str, tile: int | None = None, 
 
 # ------------------------------------------------------------------------------------------ main bench
 
+# A fresh ORT session's first calls are slow on these CPUs (2.4 s, then 0.85 s, before ~0.5 s at 1024²: its
+# memory arena grows and kernels pack their weights), so session-against-session rows warm up three times.
+WARM_SESSION = 3
+
+
 def run(quick: bool = False, log=print) -> dict:
     import numpy as np
     import onnxruntime as ort
@@ -185,7 +190,8 @@ def run(quick: bool = False, log=print) -> dict:
     sess_opt = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
     sess_noopt = ort.InferenceSession(str(onnx_path), sess_options=_session_options(False), providers=["CPUExecutionProvider"])
     feed = {"latent": z}
-    t = interleave({"on": lambda: sess_opt.run(None, feed), "off": lambda: sess_noopt.run(None, feed)}, 3 if not quick else 2)
+    t = interleave({"on": lambda: sess_opt.run(None, feed), "off": lambda: sess_noopt.run(None, feed)},
+                   7 if not quick else 2, warmup=WARM_SESSION)
     tog.append({"what": f"ORT graph optimisation (ORT_ENABLE_ALL vs ORT_DISABLE_ALL), run {size}^2",
                 "a": "on", "b": "off", "a_s": median(t["on"]), "b_s": median(t["off"])})
     del sess_opt, sess_noopt
@@ -197,7 +203,8 @@ def run(quick: bool = False, log=print) -> dict:
     export_run(run_dir, per_conv, name="bench-material-pad-per-conv", force=True, wrap_once=False)
     sess_once = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
     sess_each = ort.InferenceSession(str(per_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
-    t = interleave({"once": lambda: sess_once.run(None, feed), "each": lambda: sess_each.run(None, feed)}, 3 if not quick else 2)
+    t = interleave({"once": lambda: sess_once.run(None, feed), "each": lambda: sess_each.run(None, feed)},
+                   7 if not quick else 2, warmup=WARM_SESSION)
     tog.append({"what": f"export graph: latent wrapped once vs a circular pad per conv, run {size}^2",
                 "a": "wrapped once", "b": "pad per conv", "a_s": median(t["once"]), "b_s": median(t["each"])})
     del sess_once, sess_each
@@ -212,7 +219,8 @@ def run(quick: bool = False, log=print) -> dict:
         PadOnceGenerator.transposed_upsampling = True
     sess_t = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
     sess_r = ort.InferenceSession(str(resize_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
-    t = interleave({"t": lambda: sess_t.run(None, feed), "r": lambda: sess_r.run(None, feed)}, 3 if not quick else 2)
+    t = interleave({"t": lambda: sess_t.run(None, feed), "r": lambda: sess_r.run(None, feed)},
+                   7 if not quick else 2, warmup=WARM_SESSION)
     tog.append({"what": f"export graph: each upsampling + conv as one ConvTranspose vs Resize + Conv, run {size}^2",
                 "a": "ConvTranspose", "b": "Resize + Conv", "a_s": median(t["t"]), "b_s": median(t["r"])})
     del sess_t, sess_r
