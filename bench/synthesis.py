@@ -106,6 +106,16 @@ def measure_memory(model: Path, size: int, dtype: str, tile: int | None = None, 
 WARM_SESSION = 3
 
 
+def graphs_row(what: str, a: str, a_path: Path, b: str, b_path: Path, feed: dict, reps: int) -> dict:
+    """Two exported graphs of the same weights, one ORT session each (default options), interleaved."""
+    import onnxruntime as ort
+    from addon.core.runtime import _session_options
+    sa, sb = (ort.InferenceSession(str(p), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
+              for p in (a_path, b_path))
+    t = interleave({a: lambda: sa.run(None, feed), b: lambda: sb.run(None, feed)}, reps, warmup=WARM_SESSION)
+    return {"what": what, "a": a, "b": b, "a_s": median(t[a]), "b_s": median(t[b])}
+
+
 def run(quick: bool = False, log=print) -> dict:
     import numpy as np
     import onnxruntime as ort
@@ -201,13 +211,9 @@ def run(quick: bool = False, log=print) -> dict:
     from export.onnx_export import export_run
     per_conv = WORK / "material_pad_per_conv.onnx"
     export_run(run_dir, per_conv, name="bench-material-pad-per-conv", force=True, wrap_once=False)
-    sess_once = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
-    sess_each = ort.InferenceSession(str(per_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
-    t = interleave({"once": lambda: sess_once.run(None, feed), "each": lambda: sess_each.run(None, feed)},
-                   7 if not quick else 2, warmup=WARM_SESSION)
-    tog.append({"what": f"export graph: latent wrapped once vs a circular pad per conv, run {size}^2",
-                "a": "wrapped once", "b": "pad per conv", "a_s": median(t["once"]), "b_s": median(t["each"])})
-    del sess_once, sess_each
+    graph_reps = 7 if not quick else 2
+    tog.append(graphs_row(f"export graph: latent wrapped once vs a circular pad per conv, run {size}^2",
+                          "wrapped once", onnx_path, "pad per conv", per_conv, feed, graph_reps))
 
     # Each nearest upsampling + 3x3 conv as one stride-2 ConvTranspose (what export writes) vs the two ops.
     from export.pad_once import PadOnceGenerator
@@ -217,13 +223,8 @@ def run(quick: bool = False, log=print) -> dict:
         export_run(run_dir, resize_conv, name="bench-material-resize-conv", force=True)
     finally:
         PadOnceGenerator.transposed_upsampling = True
-    sess_t = ort.InferenceSession(str(onnx_path), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
-    sess_r = ort.InferenceSession(str(resize_conv), sess_options=_session_options(True), providers=["CPUExecutionProvider"])
-    t = interleave({"t": lambda: sess_t.run(None, feed), "r": lambda: sess_r.run(None, feed)},
-                   7 if not quick else 2, warmup=WARM_SESSION)
-    tog.append({"what": f"export graph: each upsampling + conv as one ConvTranspose vs Resize + Conv, run {size}^2",
-                "a": "ConvTranspose", "b": "Resize + Conv", "a_s": median(t["t"]), "b_s": median(t["r"])})
-    del sess_t, sess_r
+    tog.append(graphs_row(f"export graph: each upsampling + conv as one ConvTranspose vs Resize + Conv, run {size}^2",
+                          "ConvTranspose", onnx_path, "Resize + Conv", resize_conv, feed, graph_reps))
 
     m1 = TextureModel(onnx_path, device="cpu", threads=1)
     m2 = TextureModel(onnx_path, device="cpu", threads=2)
