@@ -91,7 +91,9 @@ class TrainConfig:
     # auto: valid where the crop holds the critic's field (38 px with 3 layers; per scale), else circular.
     # auto is the default since valid scored a better worst level on 10 of 15 suite kinds (quality-history.md).
     d_padding: str = "auto"        # circular | valid | auto
-    d_emphasis: float = 0.0        # the critic sees x + a * (x - blur(x)): grain and edges count 1 + a times
+    # The critic sees x + a * (x - blur(x)): grain and edges count 1 + a times. -1 = auto: 1 for
+    # WGAN-GP's patch critic (chosen on the quality suite), 0 for the other objectives; a --resume keeps the run's own.
+    d_emphasis: float = -1.0
     # Patch-distribution matching (losses.patch_swd_loss): a sliced-Wasserstein term in the G loss on an
     # image pyramid of pixel patches. adv_weight 0 trains G by this term alone (no discriminator step).
     swd_weight: float = 0.0
@@ -191,8 +193,10 @@ class TrainConfig:
             raise ConfigError(f"--optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
         if self.spectral_norm not in ("auto", "on", "off"):
             raise ConfigError(f"--spectral-norm must be auto, on or off, got {self.spectral_norm!r}")
-        if self.d_emphasis < 0:
-            raise ConfigError("--d-emphasis must be >= 0")
+        if self.d_emphasis < 0 and self.d_emphasis != -1:
+            raise ConfigError("--d-emphasis must be >= 0 (-1 = auto)")
+        if self.d_emphasis == -1 and not self.resume:   # on a resume the trainer reads the run's own
+            self.d_emphasis = 1.0 if self.loss == "wgan-gp" and self.arch == "texture" else 0.0
         if self.gp_every < 1:
             raise ConfigError("--gp-every must be at least 1")
         if self.n_critic < 0:

@@ -307,6 +307,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         saved_cfg.cell_values = saved_info["config"].get("cell_values", "normal")  # ... and before binary cells
         if cfg.d_padding == "auto":   # the critic's weights learned to read the run's padding
             cfg.d_padding = saved_cfg.d_padding
+        if cfg.d_emphasis == -1:     # ... and the run's emphasis; runs from before the option had none
+            cfg.d_emphasis = saved_info["config"].get("d_emphasis", 0.0)
     plan_scale(cfg, exemplars, saved_cfg, verbose=rank.is_main)
     measured_waves = cfg.periodic_channels < 0   # auto: the lattice's wave vectors, fixed
     if measured_waves and saved_cfg is not None:  # a resume keeps what its channels were: measured, or learned

@@ -109,7 +109,7 @@ def test_per_objective_defaults():
     (dict(cell_values="either"), "--cell-values"),
     (dict(g_out_kernel=5), "--g-out-kernel"),
     (dict(gp_every=0), "--gp-every"),
-    (dict(d_emphasis=-1.0), "--d-emphasis"),
+    (dict(d_emphasis=-0.5), "--d-emphasis"),
 ])
 def test_bad_family_options(bad, msg):
     with pytest.raises(ConfigError, match=msg):

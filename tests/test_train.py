@@ -116,6 +116,31 @@ def test_lazy_gradient_penalty(tmp_path, monkeypatch, gp_every, penalties):
         assert all(float(r["penalty"]) > 0 for r in csv.DictReader(f))
 
 
+def test_detail_emphasis_auto_is_one_for_wgan_gp_and_a_resume_keeps_the_runs_own(tmp_path):
+    """--d-emphasis -1 (the default) resolves to 1 for WGAN-GP's patch critic and 0 for the other objectives
+    and the DCGAN comparison; a resume with auto keeps the run's value, and a run from before the option
+    (no key in its checkpoint) resumes at 0, as it trained."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    from gan_core.config import TrainConfig
+    assert TrainConfig().validate().d_emphasis == 1.0
+    assert TrainConfig(loss="hinge").validate().d_emphasis == 0.0
+    assert TrainConfig(arch="dcgan").validate().d_emphasis == 0.0
+    assert TrainConfig(d_emphasis=0.0).validate().d_emphasis == 0.0
+    run = tmp_path / "run"
+    train(tiny_config(EXEMPLARS / "moss", run, steps=1, d_emphasis=0.5), show_progress=False)
+    train(tiny_config(EXEMPLARS / "moss", run, steps=2, resume=True), show_progress=False)
+    assert json.loads((run / "config.json").read_text())["d_emphasis"] == 0.5
+    ckpt = run / CHECKPOINT_NAME   # as written before the option existed
+    with safe_open(str(ckpt), framework="pt") as f:
+        meta = f.metadata()
+    info = json.loads(meta["info"])
+    del info["config"]["d_emphasis"]
+    save_file(load_file(str(ckpt)), str(ckpt), metadata={**meta, "info": json.dumps(info)})
+    train(tiny_config(EXEMPLARS / "moss", run, steps=3, resume=True), show_progress=False)
+    assert json.loads((run / "config.json").read_text())["d_emphasis"] == 0.0
+
+
 def test_detail_emphasis_amplifies_the_finest_octave_only():
     """--d-emphasis a: the finest octave (a checkerboard) comes out 1 + a times as strong, flat colour and a
     smooth ramp's inside unchanged; the circular form commutes with a roll (the torus contract)."""
