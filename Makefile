@@ -38,11 +38,13 @@ addon: $(STAMP)
 	$(BIN)/texgan addon build --out dist
 
 # The add-on's built-in models: trained by texgan on the project's own exemplars, exported fp16.
+# Bricks gets its measured lattice (--periodic-grids): straight courses with head joints (addon/models/README.md).
 STARTER        ?= bricks cobbles planks moss
 STARTER_MINUTES ?= 4
 starter-models: $(STAMP)
 	set -e; for m in $(STARTER); do \
-	  $(BIN)/texgan train gan_core/exemplars/$$m --out build/starter/$$m --max-minutes $(STARTER_MINUTES) --steps 1000000 $(if $(RESUME),--resume,); \
+	  case $$m in bricks) flags=--periodic-grids;; *) flags=;; esac; \
+	  $(BIN)/texgan train gan_core/exemplars/$$m --out build/starter/$$m --max-minutes $(STARTER_MINUTES) --steps 1000000 $$flags $(if $(RESUME),--resume,); \
 	  $(BIN)/texgan export build/starter/$$m --out addon/models/$$m.onnx --fp16 --name $$m --force; \
 	  $(BIN)/texgan generate addon/models/$$m.onnx --out build/starter/$$m-thumb.png --size 128 --no-normal --force >/dev/null; \
 	  cp build/starter/$$m-thumb$$(test -f build/starter/$$m-thumb_basecolor.png && echo _basecolor).png addon/models/$$m.png; \
