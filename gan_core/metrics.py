@@ -16,6 +16,7 @@ global RNG is never touched.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 
@@ -334,6 +335,39 @@ def auto_crop(height: int, width: int, largest: int = 128) -> int:
     return crop
 
 
+class _Floor:
+    """What evaluate() measures on the exemplar alone: reference crops, the real-vs-real SWD and colour floor."""
+
+    def __init__(self, ref_crops: torch.Tensor, how: str, swd: dict, color: float, rng_after: torch.Tensor):
+        self.ref_crops, self.how, self.swd, self.color, self.rng_after = ref_crops, how, swd, color, rng_after
+
+
+_FLOORS: dict[tuple, _Floor] = {}
+_FLOORS_KEPT = 2   # a run scores one exemplar again and again; reference crops are ~50 MB at 256 x 128 px
+
+
+def _real_floor(real: torch.Tensor, n_crops: int, crop: int, seed: int, per_image: int,
+                g: torch.Generator) -> _Floor:
+    """The floor for this exemplar, crop and seed, computed once per process and reused.
+
+    Scoring one run after each segment re-measured the same real-vs-real distance every time,
+    about half of evaluate()'s cost. The key holds the exemplar's bytes and the generator's state,
+    so a cached floor is exactly the one that would be drawn; `g` leaves in the state it would have.
+    """
+    state = g.get_state()
+    key = (hashlib.sha1(real.detach().cpu().contiguous().numpy().tobytes()).hexdigest(), tuple(real.shape),
+           n_crops, crop, seed, per_image, hashlib.sha1(state.numpy().tobytes()).hexdigest())
+    if key not in _FLOORS:
+        ref_crops, held_crops, how = _reference_and_heldout(real, n_crops, crop, g)
+        swd = multiscale_swd(held_crops, ref_crops, seed=seed, per_image=per_image)
+        while len(_FLOORS) >= _FLOORS_KEPT:
+            _FLOORS.pop(next(iter(_FLOORS)))
+        _FLOORS[key] = _Floor(ref_crops, how, swd, color_distance(held_crops, ref_crops, seed), g.get_state())
+    floor = _FLOORS[key]
+    g.set_state(floor.rng_after)
+    return floor
+
+
 def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64,
              n_crops: int = 256, seed: int = 0, per_image: int = 64) -> dict:
     """The report ``texgan eval`` prints (JSON-ready).
@@ -374,18 +408,18 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
 
     g = torch.Generator().manual_seed(seed)
     fake_crops = _crops_from_set(fakes, n_crops, crop, g)
-    ref_crops, held_crops, how = _reference_and_heldout(real, n_crops, crop, g)
-    notes = [how]
-    # Same seed for both calls: identical descriptor positions and projection directions.
+    floor = _real_floor(real, n_crops, crop, seed, per_image, g)
+    ref_crops = floor.ref_crops
+    notes = [floor.how]
+    # Same seed as the floor's: identical descriptor positions and projection directions.
     swd_f = multiscale_swd(fake_crops, ref_crops, seed=seed, per_image=per_image)
-    swd_r = multiscale_swd(held_crops, ref_crops, seed=seed, per_image=per_image)
-    swd, floor = swd_f["mean"], swd_r["mean"]
+    swd, floor_mean = swd_f["mean"], floor.swd["mean"]
     # Large structure lives in the coarse levels, where a mean over levels hides a failure.
-    level_ratios = [f / r if r > 0 else None for f, r in zip(swd_f["per_level"], swd_r["per_level"])]
+    level_ratios = [f / r if r > 0 else None for f, r in zip(swd_f["per_level"], floor.swd["per_level"])]
 
     # Colour: the Laplacian levels are band-pass (colour lives only in the coarsest residual), so
     # compare the distribution of pixel colours itself, against the same floor.
-    color, color_floor = (color_distance(x, ref_crops, seed) for x in (fake_crops, held_crops))
+    color, color_floor = color_distance(fake_crops, ref_crops, seed), floor.color
 
     div = diversity(fakes) if n >= 2 else None
     if n < 2:
@@ -401,10 +435,10 @@ def evaluate(fake_textures: torch.Tensor, exemplar: torch.Tensor, crop: int = 64
     div_real = diversity(random_crops(real, max(n, 2), size, g))
     return {
         "swd": swd,
-        "swd_floor": floor,
-        "swd_ratio": swd / floor if floor > 0 else None,
+        "swd_floor": floor_mean,
+        "swd_ratio": swd / floor_mean if floor_mean > 0 else None,
         "swd_levels": swd_f["per_level"],
-        "swd_floor_levels": swd_r["per_level"],
+        "swd_floor_levels": floor.swd["per_level"],
         "swd_ratio_levels": level_ratios,
         "swd_ratio_worst": max((r for r in level_ratios if r is not None), default=None),
         "color_distance": color,

@@ -210,6 +210,23 @@ def test_evaluate_report_is_deterministic_and_orders_real_below_noise(bricks):
     assert M.evaluate(fakes_real, bricks, **{**kw, "seed": 6})["swd"] != rep["swd"]
 
 
+def test_evaluate_reuses_the_floor_only_for_the_same_exemplar(bricks):
+    """The real-vs-real floor is cached per process: a cached report equals a fresh one, and an
+    exemplar that differs in one block gets its own floor, not the cached one."""
+    fakes = torch.stack([torch.roll(bricks, (29 * i, 53 * i), (1, 2)) for i in range(3)])
+    kw = dict(crop=64, n_crops=16, per_image=16, seed=2)
+    M._FLOORS.clear()
+    fresh = M.evaluate(fakes, bricks, **kw)
+    assert len(M._FLOORS) == 1
+    assert M.evaluate(fakes, bricks, **kw) == fresh
+    changed = bricks.clone()
+    changed[:, 100:140, 20:60] = 1.0                     # a white block in the reference half
+    other = M.evaluate(fakes, changed, **kw)
+    assert other["swd_floor"] != fresh["swd_floor"]
+    M._FLOORS.clear()
+    assert M.evaluate(fakes, changed, **kw) == other     # and that floor is the one a fresh process draws
+
+
 def test_evaluate_small_exemplar_falls_back_and_says_so(bricks):
     small = bricks[:, :80, :80]                           # halves (40 px) cannot hold 64 px crops
     rep = M.evaluate(torch.rand(2, 3, 64, 64), small, crop=64, n_crops=16, per_image=16)
