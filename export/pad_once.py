@@ -106,14 +106,19 @@ class PadOnceGenerator(nn.Module):
         self.layers = layers
         self.pad = next(p for p in range(1, 64) if _final_margin(layers, p) is not None)
         self.crop = _final_margin(layers, self.pad)
-        self.up_kernels = {}   # layer index -> [cin, cout, 4, 4], for each conv after an upsampling
+        # For each conv after an upsampling, layer index -> [cin, cout, 4, 4] for the features and the
+        # noise maps' own [cout, noise, 3, 3] slice. Both are made here, so the graph stores them and not
+        # also the conv's whole 3x3 weight (which a slice inside forward would keep as an initializer).
+        self.up_kernels, self.noise_kernels = {}, {}
         noise_in = G.spec.noise_channels
         for i, (a, b) in enumerate(zip(layers, layers[1:])):
             if isinstance(a, nn.Upsample):
                 conv_at = i + 2 if isinstance(b, NoiseInput) else i + 1
                 conv = layers[conv_at]
+                cin = conv.in_channels - noise_in
                 with torch.no_grad():
-                    self.up_kernels[conv_at] = upsampling_kernel(conv.weight[:, :conv.in_channels - noise_in])
+                    self.up_kernels[conv_at] = upsampling_kernel(conv.weight[:, :cin])
+                    self.noise_kernels[conv_at] = conv.weight[:, cin:].detach().clone()
 
     def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         G = self.G
@@ -135,7 +140,7 @@ class PadOnceGenerator(nn.Module):
             elif isinstance(layer, nn.Upsample) and self.transposed_upsampling:
                 upsampled = True
             elif isinstance(layer, nn.Conv2d) and upsampled:
-                x = _upsampled_valid_conv(x, layer, self.up_kernels[i], level_noise)
+                x = _upsampled_valid_conv(x, layer, self.up_kernels[i], self.noise_kernels[i], level_noise)
                 upsampled, level_noise = False, None
             elif isinstance(layer, nn.Conv2d):
                 x = F.conv2d(x, layer.weight, layer.bias)
@@ -147,15 +152,15 @@ class PadOnceGenerator(nn.Module):
         return G.finish(x)
 
 
-def _upsampled_valid_conv(x: torch.Tensor, conv: nn.Conv2d, kernel: torch.Tensor,
+def _upsampled_valid_conv(x: torch.Tensor, conv: nn.Conv2d, kernel: torch.Tensor, extra_kernel: torch.Tensor,
                           extra: torch.Tensor | None) -> torch.Tensor:
     """conv2d(cat(nearest_upsample_x2(x), extra)), unpadded, as one stride-2 transposed convolution of x
     with `kernel` = upsampling_kernel(conv's weight for x); padding 2 drops the two rows and columns on
     each side that the unpadded 3x3 conv does not reach. `extra` (a noise map at the upsampled size)
-    keeps its own 3x3 conv."""
+    keeps its own 3x3 conv, `extra_kernel` (conv's weight for it)."""
     y = F.conv_transpose2d(x, kernel.to(x), conv.bias, stride=2, padding=2)
     if extra is not None:
-        y = y + F.conv2d(extra, conv.weight[:, x.shape[1]:])
+        y = y + F.conv2d(extra, extra_kernel.to(extra))
     return y
 
 

@@ -204,6 +204,24 @@ def test_exported_graph_pads_once(tiny_onnx):
     assert ops.count("Concat") <= 2   # shape plumbing only, no per-conv padding
 
 
+def test_exported_graph_stores_each_weight_once(tiny_rgb_run, tiny_rgb_onnx):
+    """The graph holds what the function needs: G's weights, with each upsampled conv's 3x3 weight
+    for the features replaced by its 4x4 transposed kernel, not both (the file once grew by 0.22 MB so)."""
+    from onnx import numpy_helper
+    from gan_core.sample import load_generator
+    graph = onnx.load(str(tiny_rgb_onnx)).graph
+    stored = sum(numpy_helper.to_array(t).size for t in graph.initializer)
+    stored += sum(numpy_helper.to_array(a.t).size for n in graph.node if n.op_type == "Constant"
+                  for a in n.attribute if a.name == "value")
+    G, _ = load_generator(tiny_rgb_run)
+    needed = sum(p.numel() for name, p in G.named_parameters() if name != "wave_vectors")   # waves: metadata
+    noise = G.spec.noise_channels
+    assert noise   # a noise model: its maps have their own slice of each upsampled conv's weight
+    upsampled = [m[1][0] for m in G.body[1 + G.spec.latent_blocks:]]   # each level's first conv
+    needed += sum(7 * c.out_channels * (c.in_channels - noise) for c in upsampled)   # 16 taps instead of 9
+    assert needed <= stored < needed * 1.02 + 4096
+
+
 def test_per_pixel_output_conv_trains_and_exports(tmp_path):
     """--g-out-kernel 1: the last conv mixes colour per pixel; export's parity, roll and halo checks hold."""
     from conftest import EXEMPLARS, tiny_config
