@@ -84,6 +84,10 @@ class TrainConfig:
     # whole torus of size/8 cells, narrower than G's field, so G trains on latents that repeat within its field,
     # unlike any texture it paints later. A margin makes each fake a window of a larger canvas, as real crops are.
     g_margin: int = 0
+    # Fakes as windows at no extra cost: G paints batch/K² canvases of K × K crops (tori K times wider than a crop,
+    # wider than G's field) and D sees K² windows of each, at random offsets across the canvas' wrap (seamless).
+    # 1: each fake is its own torus. The windows of one canvas share its global latent.
+    g_canvas: int = 1
     d_widths: tuple[int, ...] = (32, 64, 64)
     d_scales: int = 1              # multi-scale D: patch discriminators on this many octaves (1-4); 0 = auto
     # circular: D sees each crop as a torus. A fake crop is one, a real crop is not: its seam cross is a cue
@@ -233,6 +237,15 @@ class TrainConfig:
             raise ConfigError("--g-margin must be 0 to 8 latent cells")
         if self.g_margin and (self.arch == "dcgan" or self.progressive):
             raise ConfigError("--g-margin is for the texture generator without --progressive")
+        if not 1 <= self.g_canvas <= 4:
+            raise ConfigError(f"--g-canvas must be 1 to 4 crops per side, got {self.g_canvas}")
+        if self.g_canvas > 1:
+            if self.arch == "dcgan" or self.progressive or self.conditional or self.g_margin:
+                raise ConfigError("--g-canvas is for the unconditional texture generator, without --progressive or --g-margin")
+            per_rank = self.batch // max(self.nproc, 1)
+            if per_rank % self.g_canvas ** 2:
+                raise ConfigError(f"--g-canvas {self.g_canvas} cuts {self.g_canvas ** 2} windows from each canvas: "
+                                  f"the batch per process ({per_rank}) must be a multiple of {self.g_canvas ** 2}")
         if self.swd_weight < 0 or self.adv_weight < 0 or (self.swd_weight == 0 and self.adv_weight == 0):
             raise ConfigError("--swd-weight and --adv-weight must be >= 0, and not both 0")
         if not (1 <= self.swd_levels <= 6 and 1 <= self.swd_patch <= 15 and self.swd_projections >= 1

@@ -408,6 +408,8 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
         return torch.randint(num_classes, (n,), generator=latent_rng).to(device) if num_classes else None
 
     def fakes(n, cls, stage=None):
+        if cfg.g_canvas > 1 and stage is None:
+            return canvas_windows(n, cfg.g_canvas)
         m = cfg.g_margin
         z = G.sample_latent(n, lh + 2 * m, lw + 2 * m, latent_rng)
         if stage is not None:
@@ -423,10 +425,21 @@ def _train(cfg: TrainConfig, show_progress: bool, rank: dist.DistInfo, builders:
             x = torch.stack([x[i, :, y:y + h, x0:x0 + w] for i, (y, x0) in enumerate(offsets)])
         return x
 
+    def canvas_windows(n, k):
+        # n windows of the crop size, k*k from each of n/k² canvases k crops wide. Each canvas is a torus, so a
+        # window at any offset is seamless, and at a random pixel offset the critic meets every phase of G's cells.
+        x = G(G.sample_latent(n // k ** 2, lh * k, lw * k, latent_rng), full_res=False)
+        h, w = x.shape[-2] // k, x.shape[-1] // k
+        ys = torch.randint(0, x.shape[-2], (n,), generator=latent_rng).tolist()
+        xs = torch.randint(0, x.shape[-1], (n,), generator=latent_rng).tolist()
+        rows = [torch.arange(y, y + h, device=x.device) % x.shape[-2] for y in ys]
+        cols = [torch.arange(x0, x0 + w, device=x.device) % x.shape[-1] for x0 in xs]
+        return torch.stack([x[i // k ** 2][:, r][:, :, c] for i, (r, c) in enumerate(zip(rows, cols))])
+
     def aug(x, fake: bool):
-        # A roll cuts a seam into a real crop, and into a fake one cut from a margin; only a critic that pads
-        # circularly sees that seam anyway. A whole-torus fake rolls seamlessly.
-        roll = cfg.translate and (cfg.d_padding == "circular" or (fake and not cfg.g_margin))
+        # A roll cuts a seam into a real crop, and into a fake one cut from a margin or a canvas; only a critic
+        # that pads circularly sees that seam anyway. A whole-torus fake rolls seamlessly.
+        roll = cfg.translate and (cfg.d_padding == "circular" or (fake and not cfg.g_margin and cfg.g_canvas == 1))
         x = augment(x, roll, cfg.color_jitter, n_color, aug_rng)
         return emphasise_detail(x, cfg.d_emphasis, cfg.d_padding == "circular")
 

@@ -568,3 +568,42 @@ def test_a_margin_trains_on_windows_of_a_larger_canvas_and_the_probe_scores_one(
     for bad in ({"g_margin": 9}, {"g_margin": 1, "arch": "dcgan"}, {"g_margin": 1, "progressive": True}):
         with pytest.raises(ConfigError, match="--g-margin"):
             build_config({"data": str(EXEMPLARS / "moss"), "out": str(tmp_path / "x"), **bad})
+
+
+def test_a_canvas_gives_the_critic_windows_of_wider_tori_at_the_same_cost(tmp_path, monkeypatch):
+    """With --g-canvas 2, G paints batch/4 canvases twice the crop wide (the same pixels as batch crops) and
+    D sees 4 windows of each, cut at random offsets across the canvas' wrap; a valid critic rolls none."""
+    import gan_core.train as train_mod
+    from gan_core.config import ConfigError
+    from gan_core.models import TextureGenerator
+    real_augment, real_forward = train_mod.augment, TextureGenerator.forward
+    augmented, painted = [], []
+
+    def spy_augment(x, translate, *args, **kwargs):
+        augmented.append((x.detach().clone(), translate))
+        return real_augment(x, translate, *args, **kwargs)
+
+    def spy_forward(self, z, *args, **kwargs):
+        out = real_forward(self, z, *args, **kwargs)
+        if self.training:
+            painted.append(out.detach().clone())
+        return out
+
+    monkeypatch.setattr(train_mod, "augment", spy_augment)
+    monkeypatch.setattr(TextureGenerator, "forward", spy_forward)
+    cfg = tiny_config(EXEMPLARS / "moss", tmp_path / "run", size=40, batch=8, d_padding="valid", g_canvas=2,
+                      steps=2, n_critic=1, sample_every=10 ** 6)
+    train(cfg, show_progress=False)
+    canvases = [x for x in painted if x.shape[0] == 2]
+    assert len(canvases) == 2 and {tuple(x.shape) for x in canvases} == {(2, 5, 80, 80)}   # one per step (5 maps)
+    assert {roll for _, roll in augmented} == {False}
+    assert {tuple(x.shape) for x, _ in augmented} == {(8, 5, 40, 40)}
+    canvas, windows = canvases[0], augmented[1][0]              # each step augments its reals, then its fakes
+    for i, win in enumerate(windows):
+        c = canvas[i // 4]
+        starts = ((c - win[:, :1, :1]).abs().amax(0) < 1e-6).nonzero().tolist()   # where its corner pixel is
+        assert any(torch.allclose(torch.roll(c, (-y, -x), (1, 2))[:, :40, :40], win, atol=1e-6) for y, x in starts), i
+    for bad in ({"g_canvas": 5}, {"g_canvas": 2, "batch": 6}, {"g_canvas": 2, "g_margin": 1},
+                {"g_canvas": 2, "progressive": True}):
+        with pytest.raises(ConfigError, match="--g-canvas"):
+            build_config({"data": str(EXEMPLARS / "moss"), "out": str(tmp_path / "x"), **bad})
