@@ -85,7 +85,7 @@ def header(results: dict) -> list[str]:
     """Command, machine and reference-loop speed; one line per run when the rows come from several."""
     m = results["machine"]
     machine = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['jobs']} exemplar(s) at a time"
-               f"{', one thread each' if m['jobs'] > 1 else ''}")
+               f"{', one thread each' if m['jobs'] > 1 else ', each with the whole machine (as texgan train runs)'}")
     if "parts" not in results:
         ref = m["reference_loop"]
         return [f"Command: `{results['command']}`  ", f"{machine}; reference loop ({ref['loop']}) at "
