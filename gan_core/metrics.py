@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -335,11 +336,13 @@ def auto_crop(height: int, width: int, largest: int = 128) -> int:
     return crop
 
 
-class _Floor:
+class _Floor(NamedTuple):
     """What evaluate() measures on the exemplar alone: reference crops, the real-vs-real SWD and colour floor."""
-
-    def __init__(self, ref_crops: torch.Tensor, how: str, swd: dict, color: float, rng_after: torch.Tensor):
-        self.ref_crops, self.how, self.swd, self.color, self.rng_after = ref_crops, how, swd, color, rng_after
+    ref_crops: torch.Tensor
+    how: str
+    swd: dict
+    color: float
+    rng_after: torch.Tensor
 
 
 _FLOORS: dict[tuple, _Floor] = {}
